@@ -1,0 +1,53 @@
+/* sa_config_t: every tunable, from code or from SA_CONF ("key:value,...",
+ * like jemalloc's MALLOC_CONF). Sizes take k/m/g suffixes; booleans 0/1,
+ * true/false. A bad key or value is named on stderr and the default kept. */
+#ifndef STRATALLOC_CONFIG_H
+#define STRATALLOC_CONFIG_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* X(type, name, default, min, max, help). One table: the struct, the defaults,
+ * the parser, the README and the exporters all come from it. */
+#define SA_CONFIG_FIELDS(X)                                                     \
+  X(size, mmap_threshold, 128 * 1024, 4096, (size_t)1 << 40,                    \
+    "requests above this many bytes are mapped directly from the OS")           \
+  X(size, heap_extension_size, 1024 * 1024, 64 * 1024, (size_t)1 << 40,         \
+    "bytes a back-end asks of the OS each time it grows")                        \
+  X(size, min_block_size, 32, 32, 4096,                                          \
+    "first_fit: smallest block a split may leave (multiple of 16)")              \
+  X(size, retain_empty_chunks, 1, 0, 1 << 20,                                    \
+    "empty heap chunks kept mapped for reuse instead of unmapped")               \
+  X(size, cache_fill_threshold, 32, 1, 1 << 16,                                  \
+    "thread_cache: blocks fetched from the back-end on a miss")                  \
+  X(size, cache_flush_threshold, 64, 2, 1 << 16,                                 \
+    "thread_cache: a bin holding more blocks flushes a batch back")              \
+  X(bool, enable_thread_cache, 1, 0, 1,                                          \
+    "thread_cache: 0 turns the per-thread bins off at run time")                 \
+  X(bool, enable_aggressive_coalescing, 1, 0, 1,                                 \
+    "1: merge free neighbours on every free; 0: defer and merge in bulk")
+
+typedef struct sa_config {
+#define SA_CONFIG_FIELD_(type, name, def, lo, hi, help) size_t name;
+  SA_CONFIG_FIELDS(SA_CONFIG_FIELD_)
+#undef SA_CONFIG_FIELD_
+} sa_config_t;
+
+/* Defaults only (ignores the environment). */
+void sa_config_default(sa_config_t *config);
+/* Defaults, then SA_CONF from the environment. */
+void sa_config_from_env(sa_config_t *config);
+/* Applies "key:value,key:value"; each bad pair is reported on stderr and
+ * leaves its field unchanged. Returns the number of bad pairs. */
+int sa_config_parse(sa_config_t *config, const char *text);
+/* One pair; returns 0, or -1 (reported on stderr, field unchanged). */
+int sa_config_set(sa_config_t *config, const char *key, const char *value);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* STRATALLOC_CONFIG_H */

@@ -1,0 +1,161 @@
+/* The strategy contract: one vtable for every back-end and front-end, and
+ * the common heap header every strategy's heap begins with.
+ *
+ * What common/ does before a strategy is called (common/heap.c):
+ *   - NULL pointers, zero and impossible sizes, alignment argument checks,
+ *     calloc overflow and zeroing, realloc(NULL, n) and realloc(p, 0);
+ *   - requests above config.mmap_threshold and over-aligned large requests
+ *     (common/large.c): strategies only ever see the rest;
+ *   - the owner of a pointer: free/realloc/usable_size get a pointer that the
+ *     page map (common/pagemap.c) says lies in one of this heap's segments of
+ *     kind SA_SEGMENT_HEAP; anything else is reported as an invalid free.
+ * A strategy validates what only it can (its block header: double free). */
+#ifndef STRATALLOC_STRATEGY_H
+#define STRATALLOC_STRATEGY_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "stratalloc/stratalloc.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Every pointer any strategy returns is aligned to this. */
+#define SA_ALIGNMENT 16
+
+struct sa_segment;
+
+struct sa_strategy {
+  const char *name;
+  /* Front-ends (thread_cache) compose over this back-end; NULL otherwise. */
+  const sa_strategy_t *backend;
+
+  /* Returns a heap whose first member is sa_heap_t, set up with
+   * sa_heap_base_init; NULL with errno ENOMEM. */
+  sa_heap_t *(*create)(const sa_strategy_t *self, const sa_config_t *config);
+  /* Releases what the strategy holds besides its segments; common then
+   * unmaps every segment still registered and the heap itself. */
+  void (*destroy)(sa_heap_t *heap);
+
+  /* 1 <= size <= config.mmap_threshold. NULL with errno ENOMEM. */
+  void *(*malloc)(sa_heap_t *heap, size_t size);
+  /* ptr lies in segment, one of this heap's SA_SEGMENT_HEAP segments. */
+  void (*free)(sa_heap_t *heap, struct sa_segment *segment, void *ptr);
+  /* Optional (NULL: common copies). size >= 1; NULL leaves ptr untouched. */
+  void *(*realloc)(sa_heap_t *heap, struct sa_segment *segment, void *ptr, size_t size);
+  /* alignment: power of two > SA_ALIGNMENT; size + alignment within the
+   * mmap threshold. */
+  void *(*memalign)(sa_heap_t *heap, size_t alignment, size_t size);
+  size_t (*usable_size)(sa_heap_t *heap, struct sa_segment *segment, const void *ptr);
+
+  /* Introspection over the strategy's own segments (common adds the large
+   * objects). Called with no lock held; takes its own locks. */
+  void (*walk)(sa_heap_t *heap, sa_walker_t visit, void *arg);
+  size_t (*check)(sa_heap_t *heap);
+  /* Fills the allocation counters of the strategy's own blocks. */
+  void (*stats)(sa_heap_t *heap, sa_stats_t *stats);
+
+  /* fork: take every lock of the heap in a fixed order; release them. */
+  void (*lock)(sa_heap_t *heap);
+  void (*unlock)(sa_heap_t *heap);
+};
+
+/* ---- segments: the heap's mappings, each known to the page map ---------- */
+
+typedef enum {
+  SA_SEGMENT_HEAP = 1,  /* a strategy's chunk, arena or slab run */
+  SA_SEGMENT_LARGE = 2  /* one large object (common/large.c) */
+} sa_segment_kind_t;
+
+/* Lives at the start of its mapping. 64 bytes: a strategy's data that
+ * follows it keeps any alignment up to 64. */
+typedef struct sa_segment {
+  sa_heap_t *heap;
+  struct sa_segment *next, *prev; /* the heap's list of its segments */
+  size_t size;                    /* bytes mapped, from the segment itself */
+  uint32_t kind;
+  uint32_t magic;
+  void *user;                     /* large: the pointer handed out */
+  size_t usable;                  /* large: usable bytes at user */
+  uintptr_t strategy_data;        /* free for the strategy */
+} sa_segment_t;
+
+#define SA_SEGMENT_HEADER_SIZE 64
+
+/* ---- the common heap header ----------------------------------------------- */
+
+typedef struct sa_heap_counters {
+  uint64_t allocations, frees, allocated_bytes; /* counters */
+  uint64_t current_bytes, peak_bytes, current_blocks;
+} sa_heap_counters_t;
+
+struct sa_heap {
+  const sa_strategy_t *strategy;
+  sa_config_t config;
+  size_t heap_map_size;            /* bytes mapped for the heap struct */
+
+  pthread_mutex_t segment_lock;    /* segment list, large counters */
+  sa_segment_t *segments;          /* every segment of this heap */
+  sa_heap_counters_t large;        /* large objects, under segment_lock */
+
+  /* Mapping totals, atomics: segments are mapped outside strategy locks. */
+  uint64_t mapped_bytes, peak_mapped_bytes, total_mapped_bytes;
+};
+
+/* Maps a zeroed heap struct of struct_size bytes (sa_heap_t first) and fills
+ * the header. config NULL: defaults + SA_CONF. NULL with errno ENOMEM. */
+sa_heap_t *sa_heap_base_create(const sa_strategy_t *strategy, const sa_config_t *config,
+                               size_t struct_size);
+
+/* Maps a segment of at least size bytes (rounded to pages) aligned to
+ * alignment (a power of two, >= page size, or 0 for the page size), registers
+ * every page of it with the page map and with the heap. NULL, errno ENOMEM. */
+sa_segment_t *sa_segment_map(sa_heap_t *heap, size_t size, size_t alignment,
+                             sa_segment_kind_t kind);
+void sa_segment_unmap(sa_heap_t *heap, sa_segment_t *segment);
+/* The segment that contains ptr, or NULL if no heap of this process owns it. */
+sa_segment_t *sa_segment_of(const void *ptr);
+
+/* ---- counters helpers (call under the strategy's lock) -------------------- */
+
+static inline void sa_counters_on_alloc(sa_heap_counters_t *c, size_t usable) {
+  c->allocations++;
+  c->allocated_bytes += usable;
+  c->current_blocks++;
+  c->current_bytes += usable;
+  if (c->current_bytes > c->peak_bytes) c->peak_bytes = c->current_bytes;
+}
+
+static inline void sa_counters_on_free(sa_heap_counters_t *c, size_t usable) {
+  c->frees++;
+  c->current_blocks--;
+  c->current_bytes -= usable;
+}
+
+/* Copies a strategy's counters into the public stats. */
+void sa_counters_export(const sa_heap_counters_t *c, sa_stats_t *stats);
+
+/* ---- errors --------------------------------------------------------------- */
+
+/* "stratalloc: <what> of 0x... (<strategy>)" on stderr, then abort(). */
+__attribute__((noreturn, cold)) void sa_fatal_pointer(const char *what, const void *ptr,
+                                                      const sa_heap_t *heap);
+/* "stratalloc: check: <strategy>: <message> 0x..." on stderr (no abort). */
+void sa_check_report(const sa_heap_t *heap, const char *message, const void *ptr);
+
+/* alignment: a power of two. */
+static inline size_t sa_align_up(size_t n, size_t alignment) {
+  return (n + alignment - 1) & ~(alignment - 1);
+}
+
+#define SA_LIKELY(x) __builtin_expect(!!(x), 1)
+#define SA_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* STRATALLOC_STRATEGY_H */

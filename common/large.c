@@ -1,0 +1,142 @@
+#include "large.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "os.h"
+#include "pagemap.h"
+
+void *sa_large_malloc(sa_heap_t *heap, size_t size, size_t alignment) {
+  size_t page = sa_os_page_size();
+  if (size > PTRDIFF_MAX - 2 * page - alignment) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  /* Over-map by the alignment, then trim both ends: the header goes on the
+   * page just below the aligned user pointer. */
+  size_t span = sa_align_up(SA_SEGMENT_HEADER_SIZE + size, page) +
+                (alignment > SA_SEGMENT_HEADER_SIZE ? alignment : 0);
+  char *raw = sa_os_map(span, 0);
+  if (raw == NULL) return NULL;
+  char *user = (char *)sa_align_up((uintptr_t)raw + SA_SEGMENT_HEADER_SIZE, alignment);
+  char *start = (char *)((uintptr_t)(user - SA_SEGMENT_HEADER_SIZE) & ~(uintptr_t)(page - 1));
+  char *end = (char *)sa_align_up((uintptr_t)user + size, page);
+  if (start > raw) sa_os_unmap(raw, (size_t)(start - raw));
+  if (raw + span > end) sa_os_unmap(end, (size_t)(raw + span - end));
+
+  sa_segment_t *seg = sa_segment_register(heap, start, (size_t)(end - start), SA_SEGMENT_LARGE);
+  if (seg == NULL || sa_pagemap_set(user, 1, seg) != 0) {
+    if (seg) sa_segment_unmap(heap, seg);
+    else sa_os_unmap(start, (size_t)(end - start));
+    errno = ENOMEM;
+    return NULL;
+  }
+  seg->user = user;
+  seg->usable = (size_t)(end - user);
+  pthread_mutex_lock(&heap->segment_lock);
+  sa_counters_on_alloc(&heap->large, seg->usable);
+  pthread_mutex_unlock(&heap->segment_lock);
+  return user;
+}
+
+void sa_large_free(sa_heap_t *heap, sa_segment_t *seg, void *ptr) {
+  if (SA_UNLIKELY(seg->user != ptr)) sa_fatal_pointer("invalid free", ptr, heap);
+  pthread_mutex_lock(&heap->segment_lock);
+  sa_counters_on_free(&heap->large, seg->usable);
+  pthread_mutex_unlock(&heap->segment_lock);
+  sa_segment_unmap(heap, seg);
+}
+
+void *sa_large_realloc(sa_heap_t *heap, sa_segment_t *seg, void *ptr, size_t size) {
+  if (SA_UNLIKELY(seg->user != ptr)) sa_fatal_pointer("invalid realloc", ptr, heap);
+  size_t old_usable = seg->usable;
+  int default_aligned = (char *)ptr == (char *)seg + SA_SEGMENT_HEADER_SIZE;
+  if (size <= old_usable && size > old_usable / 2) return ptr;
+  if (!default_aligned || size <= heap->config.mmap_threshold) {
+    /* Over-aligned blocks keep no alignment through mremap; small results
+     * belong to the strategy. Copy. */
+    void *fresh = sa_malloc(heap, size);
+    if (fresh == NULL) return NULL;
+    memcpy(fresh, ptr, size < old_usable ? size : old_usable);
+    sa_large_free(heap, seg, ptr);
+    return fresh;
+  }
+  if (size > PTRDIFF_MAX - 2 * sa_os_page_size()) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  /* Unregister first: once mremap frees the old range another thread may map
+   * it and register it as its own. */
+  sa_pagemap_set(ptr, 1, NULL);
+  sa_segment_t *moved = sa_segment_remap(heap, seg, SA_SEGMENT_HEADER_SIZE + size);
+  if (moved == NULL) {
+    sa_pagemap_set(ptr, 1, seg);
+    errno = ENOMEM;
+    return NULL;
+  }
+  moved->user = (char *)moved + SA_SEGMENT_HEADER_SIZE;
+  moved->usable = moved->size - SA_SEGMENT_HEADER_SIZE;
+  if (sa_pagemap_set(moved->user, 1, moved) != 0) {
+    /* Only possible if a page-map node cannot be mapped: nothing to return
+     * the block through, so it stays mapped and counted. */
+    errno = ENOMEM;
+    return NULL;
+  }
+  pthread_mutex_lock(&heap->segment_lock);
+  heap->large.current_bytes += moved->usable - old_usable;
+  heap->large.allocated_bytes += moved->usable > old_usable ? moved->usable - old_usable : 0;
+  if (heap->large.current_bytes > heap->large.peak_bytes)
+    heap->large.peak_bytes = heap->large.current_bytes;
+  pthread_mutex_unlock(&heap->segment_lock);
+  return moved->user;
+}
+
+void sa_large_walk(sa_heap_t *heap, sa_walker_t visit, void *arg) {
+  pthread_mutex_lock(&heap->segment_lock);
+  for (sa_segment_t *seg = heap->segments; seg; seg = seg->next)
+    if (seg->kind == SA_SEGMENT_LARGE) visit(seg->user, seg->usable, SA_BLOCK_USED, arg);
+  pthread_mutex_unlock(&heap->segment_lock);
+}
+
+size_t sa_large_check(sa_heap_t *heap) {
+  size_t failures = 0, blocks = 0, bytes = 0, mapped = 0;
+  pthread_mutex_lock(&heap->segment_lock);
+  for (sa_segment_t *seg = heap->segments; seg; seg = seg->next) {
+    mapped += seg->size;
+    if (seg->heap != heap) {
+      sa_check_report(heap, "segment on the list of another heap", seg);
+      failures++;
+    }
+    if (seg->next && seg->next->prev != seg) {
+      sa_check_report(heap, "segment list links disagree", seg);
+      failures++;
+    }
+    if (seg->kind != SA_SEGMENT_LARGE) {
+      if (sa_pagemap_get(seg) != seg || sa_pagemap_get((char *)seg + seg->size - 1) != seg) {
+        sa_check_report(heap, "heap segment not in the page map", seg);
+        failures++;
+      }
+      continue;
+    }
+    blocks++;
+    bytes += seg->usable;
+    if (sa_pagemap_get(seg->user) != seg) {
+      sa_check_report(heap, "large object not in the page map", seg->user);
+      failures++;
+    }
+    if ((char *)seg->user + seg->usable != (char *)seg + seg->size) {
+      sa_check_report(heap, "large object size disagrees with its mapping", seg->user);
+      failures++;
+    }
+  }
+  if (blocks != heap->large.current_blocks || bytes != heap->large.current_bytes) {
+    sa_check_report(heap, "large object counters disagree with the segment list", NULL);
+    failures++;
+  }
+  if (mapped != __atomic_load_n(&heap->mapped_bytes, __ATOMIC_RELAXED)) {
+    sa_check_report(heap, "mapped_bytes disagrees with the segment list", NULL);
+    failures++;
+  }
+  pthread_mutex_unlock(&heap->segment_lock);
+  return failures;
+}

@@ -1,0 +1,32 @@
+/* sa_large_: allocations above mmap_threshold (and over-aligned ones that
+ * would not fit a strategy), one mapping each, the segment header in front:
+ *
+ *   [sa_segment_t ... pad][user bytes ............][tail to the page end]
+ *    ^ page aligned        ^ seg->user (aligned)
+ *
+ * The page map knows only the user pointer's page, so free and realloc of
+ * anything else is an invalid free. */
+#ifndef STRATALLOC_COMMON_LARGE_H
+#define STRATALLOC_COMMON_LARGE_H
+
+#include "stratalloc/strategy.h"
+
+#pragma GCC visibility push(hidden)
+
+/* alignment: power of two >= SA_ALIGNMENT. NULL with errno ENOMEM. */
+void *sa_large_malloc(sa_heap_t *heap, size_t size, size_t alignment);
+void sa_large_free(sa_heap_t *heap, sa_segment_t *seg, void *ptr);
+/* size >= 1. NULL (ptr untouched) with errno ENOMEM. */
+void *sa_large_realloc(sa_heap_t *heap, sa_segment_t *seg, void *ptr, size_t size);
+void sa_large_walk(sa_heap_t *heap, sa_walker_t visit, void *arg);
+/* Verifies the large list against the page map; returns failures. */
+size_t sa_large_check(sa_heap_t *heap);
+
+/* segment.c internals shared with large.c */
+sa_segment_t *sa_segment_register(sa_heap_t *heap, void *mem, size_t size,
+                                  sa_segment_kind_t kind);
+sa_segment_t *sa_segment_remap(sa_heap_t *heap, sa_segment_t *seg, size_t new_size);
+
+#pragma GCC visibility pop
+
+#endif

@@ -1,0 +1,24 @@
+/* sa_os_: the only code that asks the OS for memory (mmap, munmap, mremap,
+ * madvise). Every failure is NULL with errno ENOMEM. */
+#ifndef STRATALLOC_COMMON_OS_H
+#define STRATALLOC_COMMON_OS_H
+
+#include <stddef.h>
+
+#include "stratalloc/strategy.h" /* sa_align_up */
+
+#pragma GCC visibility push(hidden)
+
+size_t sa_os_page_size(void);
+/* size rounded up to pages; alignment 0 or a power of two >= page size. */
+void *sa_os_map(size_t size, size_t alignment);
+void sa_os_unmap(void *addr, size_t size);
+/* Moves or grows a mapping; NULL (mapping untouched) if the OS refuses. */
+void *sa_os_remap(void *addr, size_t old_size, size_t new_size);
+/* Gives the pages back but keeps the range mapped (reads as zero). */
+void sa_os_decommit(void *addr, size_t size);
+
+
+#pragma GCC visibility pop
+
+#endif

@@ -1,0 +1,24 @@
+/* sa_pagemap_: which segment owns an address, in O(1) (three dependent
+ * loads), for every heap of the process. A radix tree over the 36-bit page
+ * number of a 48-bit address, as tcmalloc's PageMap3. Nodes are mapped on
+ * first use and never freed, so lookups take no lock. */
+#ifndef STRATALLOC_COMMON_PAGEMAP_H
+#define STRATALLOC_COMMON_PAGEMAP_H
+
+#include <stddef.h>
+
+#include "stratalloc/strategy.h"
+
+#pragma GCC visibility push(hidden)
+
+/* Maps every page of [addr, addr+size) to segment (NULL clears). Returns 0,
+ * or -1 with errno ENOMEM if a node could not be mapped (nothing set). */
+int sa_pagemap_set(const void *addr, size_t size, sa_segment_t *segment);
+sa_segment_t *sa_pagemap_get(const void *addr);
+
+void sa_pagemap_lock(void);   /* fork */
+void sa_pagemap_unlock(void);
+
+#pragma GCC visibility pop
+
+#endif

@@ -1,0 +1,104 @@
+/* Segments: a heap's mappings, each registered with the page map so that
+ * any pointer finds its owner, and linked into the heap so destroy, walk and
+ * fork find them all. */
+#include <errno.h>
+#include <string.h>
+
+#include "os.h"
+#include "pagemap.h"
+#include "stratalloc/strategy.h"
+
+#define SEGMENT_MAGIC 0x5a5e6d01u
+
+static void add_mapped(sa_heap_t *heap, size_t size) {
+  uint64_t now = __atomic_add_fetch(&heap->mapped_bytes, size, __ATOMIC_RELAXED);
+  __atomic_add_fetch(&heap->total_mapped_bytes, size, __ATOMIC_RELAXED);
+  uint64_t peak = __atomic_load_n(&heap->peak_mapped_bytes, __ATOMIC_RELAXED);
+  while (now > peak && !__atomic_compare_exchange_n(&heap->peak_mapped_bytes, &peak, now, 1,
+                                                    __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+  }
+}
+
+static void link_segment(sa_heap_t *heap, sa_segment_t *seg) {
+  pthread_mutex_lock(&heap->segment_lock);
+  seg->prev = NULL;
+  seg->next = heap->segments;
+  if (heap->segments) heap->segments->prev = seg;
+  heap->segments = seg;
+  add_mapped(heap, seg->size);
+  pthread_mutex_unlock(&heap->segment_lock);
+}
+
+static void unlink_segment(sa_heap_t *heap, sa_segment_t *seg) {
+  pthread_mutex_lock(&heap->segment_lock);
+  if (seg->prev) seg->prev->next = seg->next;
+  else heap->segments = seg->next;
+  if (seg->next) seg->next->prev = seg->prev;
+  __atomic_sub_fetch(&heap->mapped_bytes, seg->size, __ATOMIC_RELAXED);
+  pthread_mutex_unlock(&heap->segment_lock);
+}
+
+sa_segment_t *sa_segment_register(sa_heap_t *heap, void *mem, size_t size,
+                                  sa_segment_kind_t kind) {
+  sa_segment_t *seg = mem;
+  seg->heap = heap;
+  seg->size = size;
+  seg->kind = kind;
+  seg->magic = SEGMENT_MAGIC;
+  /* Large objects are only ever looked up by the pointer handed out, which
+   * large.c registers; heap segments register every page. */
+  if (kind == SA_SEGMENT_HEAP && sa_pagemap_set(seg, size, seg) != 0) return NULL;
+  link_segment(heap, seg);
+  return seg;
+}
+
+sa_segment_t *sa_segment_map(sa_heap_t *heap, size_t size, size_t alignment,
+                             sa_segment_kind_t kind) {
+  if (size > (SIZE_MAX >> 2)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  size = sa_align_up(size, sa_os_page_size());
+  void *mem = sa_os_map(size, alignment);
+  if (mem == NULL) return NULL;
+  sa_segment_t *seg = sa_segment_register(heap, mem, size, kind);
+  if (seg == NULL) {
+    sa_os_unmap(mem, size);
+    errno = ENOMEM;
+  }
+  return seg;
+}
+
+void sa_segment_unmap(sa_heap_t *heap, sa_segment_t *seg) {
+  unlink_segment(heap, seg);
+  size_t size = seg->size;
+  if (seg->kind == SA_SEGMENT_HEAP) sa_pagemap_set(seg, size, NULL);
+  else sa_pagemap_set(seg->user, 1, NULL);
+  seg->magic = 0;
+  sa_os_unmap(seg, size);
+}
+
+sa_segment_t *sa_segment_of(const void *ptr) { return sa_pagemap_get(ptr); }
+
+/* Resizes a large segment's mapping (mremap may move it). The segment lock
+ * is held across the move: neighbours' links point at the old address until
+ * they are fixed. Returns the segment at its new address, or NULL (errno
+ * ENOMEM, segment untouched). The caller re-registers the user pointer. */
+sa_segment_t *sa_segment_remap(sa_heap_t *heap, sa_segment_t *seg, size_t new_size) {
+  new_size = sa_align_up(new_size, sa_os_page_size());
+  size_t old_size = seg->size;
+  pthread_mutex_lock(&heap->segment_lock);
+  sa_segment_t *moved = sa_os_remap(seg, old_size, new_size);
+  if (moved == NULL) {
+    pthread_mutex_unlock(&heap->segment_lock);
+    return NULL;
+  }
+  moved->size = new_size;
+  if (moved->prev) moved->prev->next = moved;
+  else heap->segments = moved;
+  if (moved->next) moved->next->prev = moved;
+  if (new_size > old_size) add_mapped(heap, new_size - old_size);
+  else __atomic_sub_fetch(&heap->mapped_bytes, old_size - new_size, __ATOMIC_RELAXED);
+  pthread_mutex_unlock(&heap->segment_lock);
+  return moved;
+}
