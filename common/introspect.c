@@ -64,7 +64,7 @@ void sa_heap_stats(sa_heap_t *heap, sa_stats_t *s) {
   sa_heap_info_t info;
   sa_heap_info(heap, &info);
   s->free_bytes = info.free_bytes;
-  s->largest_free_block = info.largest_free_block;
+  s->largest_free_bytes = info.largest_free_block;
   s->fragmentation_pct = info.external_fragmentation_pct;
   s->average_allocation_size =
       s->total_allocations ? (double)s->total_allocated_bytes / (double)s->total_allocations : 0;

@@ -162,7 +162,7 @@ SA_EXPORT struct mallinfo2 mallinfo2(void) {
   mi.hblkhd = s.current_large_bytes;
   mi.uordblks = s.current_allocated_bytes - s.current_large_bytes;
   mi.fordblks = s.free_bytes;
-  mi.keepcost = s.largest_free_block;
+  mi.keepcost = s.largest_free_bytes;
   return mi;
 }
 

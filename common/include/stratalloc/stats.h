@@ -26,7 +26,7 @@ extern "C" {
   X(large_allocations, counter, "allocations above mmap_threshold")              \
   X(current_large_bytes, gauge, "usable bytes of live large allocations")        \
   X(free_bytes, gauge, "bytes in free blocks (from a walk)")                     \
-  X(largest_free_block, gauge, "largest free block in bytes (from a walk)")      \
+  X(largest_free_bytes, gauge, "largest free block in bytes (from a walk)")      \
   X(cache_hits, counter, "thread cache hits")                                    \
   X(cache_misses, counter, "thread cache misses")                                \
   X(cached_bytes, gauge, "bytes held in thread caches")
