@@ -22,6 +22,7 @@ sa_heap_t *sa_heap_base_create(const sa_strategy_t *strategy, const sa_config_t 
   if (config) heap->config = *config;
   else sa_config_from_env(&heap->config);
   heap->heap_map_size = map_size;
+  heap->small_limit = heap->config.mmap_threshold;
   pthread_mutex_init(&heap->segment_lock, NULL);
   return heap;
 }
@@ -58,11 +59,11 @@ static void *heap_malloc_slow(sa_heap_t *heap, size_t size);
 
 void *sa_malloc(sa_heap_t *heap, size_t size) {
   /* size 0 wraps around and takes the slow path with the large sizes. */
-  if (SA_LIKELY(size - 1 < heap->config.mmap_threshold)) return heap->strategy->malloc(heap, size);
+  if (SA_LIKELY(size - 1 < heap->small_limit)) return heap->strategy->malloc(heap, size);
   return heap_malloc_slow(heap, size);
 }
 
-/* Called by sa_malloc for size 0 and sizes above the mmap threshold. */
+/* Called by sa_malloc for size 0 and sizes above the small limit. */
 static void *heap_malloc_slow(sa_heap_t *heap, size_t size) {
   if (size == 0) return heap->strategy->malloc(heap, 1);
   if (size > PTRDIFF_MAX) {
@@ -102,7 +103,7 @@ void *sa_calloc(sa_heap_t *heap, size_t count, size_t size) {
   }
   void *p = sa_malloc(heap, total);
   /* Large objects are fresh mappings: already zero. */
-  if (p != NULL && total - 1 < heap->config.mmap_threshold) memset(p, 0, total);
+  if (p != NULL && total - 1 < heap->small_limit) memset(p, 0, total);
   return p;
 }
 
@@ -118,7 +119,7 @@ void *sa_realloc(sa_heap_t *heap, void *ptr, size_t size) {
     return NULL;
   }
   if (seg->kind == SA_SEGMENT_LARGE) return sa_large_realloc(heap, seg, ptr, size);
-  if (heap->strategy->realloc && size <= heap->config.mmap_threshold)
+  if (heap->strategy->realloc && size <= heap->small_limit)
     return heap->strategy->realloc(heap, seg, ptr, size);
   size_t old = heap->strategy->usable_size(heap, seg, ptr);
   if (size <= old && size > old / 2) return ptr;
@@ -146,7 +147,7 @@ void *sa_memalign(sa_heap_t *heap, size_t alignment, size_t size) {
     return NULL;
   }
   if (size == 0) size = 1;
-  if (size + alignment > heap->config.mmap_threshold)
+  if (size + alignment > heap->small_limit)
     return sa_large_malloc(heap, size, alignment);
   return heap->strategy->memalign(heap, alignment, size);
 }

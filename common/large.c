@@ -52,7 +52,7 @@ void *sa_large_realloc(sa_heap_t *heap, sa_segment_t *seg, void *ptr, size_t siz
   size_t old_usable = seg->usable;
   int default_aligned = (char *)ptr == (char *)seg + SA_SEGMENT_HEADER_SIZE;
   if (size <= old_usable && size > old_usable / 2) return ptr;
-  if (!default_aligned || size <= heap->config.mmap_threshold) {
+  if (!default_aligned || size <= heap->small_limit) {
     /* Over-aligned blocks keep no alignment through mremap; small results
      * belong to the strategy. Copy. */
     void *fresh = sa_malloc(heap, size);

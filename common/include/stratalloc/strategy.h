@@ -4,8 +4,9 @@
  * What common/ does before a strategy is called (common/heap.c):
  *   - NULL pointers, zero and impossible sizes, alignment argument checks,
  *     calloc overflow and zeroing, realloc(NULL, n) and realloc(p, 0);
- *   - requests above config.mmap_threshold and over-aligned large requests
- *     (common/large.c): strategies only ever see the rest;
+ *   - requests above heap->small_limit (config.mmap_threshold unless the
+ *     strategy lowers it) and over-aligned large requests go to
+ *     common/large.c: strategies only ever see the rest;
  *   - the owner of a pointer: free/realloc/usable_size get a pointer that the
  *     page map (common/pagemap.c) says lies in one of this heap's segments of
  *     kind SA_SEGMENT_HEAP; anything else is reported as an invalid free.
@@ -40,14 +41,15 @@ struct sa_strategy {
    * unmaps every segment still registered and the heap itself. */
   void (*destroy)(sa_heap_t *heap);
 
-  /* 1 <= size <= config.mmap_threshold. NULL with errno ENOMEM. */
+  /* 1 <= size <= heap->small_limit. NULL with errno ENOMEM. */
   void *(*malloc)(sa_heap_t *heap, size_t size);
   /* ptr lies in segment, one of this heap's SA_SEGMENT_HEAP segments. */
   void (*free)(sa_heap_t *heap, struct sa_segment *segment, void *ptr);
-  /* Optional (NULL: common copies). size >= 1; NULL leaves ptr untouched. */
+  /* Optional (NULL: common copies). 1 <= size <= heap->small_limit; NULL
+   * leaves ptr untouched. */
   void *(*realloc)(sa_heap_t *heap, struct sa_segment *segment, void *ptr, size_t size);
-  /* alignment: power of two > SA_ALIGNMENT; size + alignment within the
-   * mmap threshold. */
+  /* alignment: power of two > SA_ALIGNMENT; size + alignment <=
+   * heap->small_limit. */
   void *(*memalign)(sa_heap_t *heap, size_t alignment, size_t size);
   size_t (*usable_size)(sa_heap_t *heap, struct sa_segment *segment, const void *ptr);
 
@@ -96,6 +98,11 @@ struct sa_heap {
   const sa_strategy_t *strategy;
   sa_config_t config;
   size_t heap_map_size;            /* bytes mapped for the heap struct */
+  /* Requests above this go to common/large.c. sa_heap_base_create sets it to
+   * config.mmap_threshold; a strategy whose blocks stop short of that (a
+   * buddy's maximum order, a size-class table's last class) lowers it in
+   * create. */
+  size_t small_limit;
 
   pthread_mutex_t segment_lock;    /* segment list, large counters */
   sa_segment_t *segments;          /* every segment of this heap */
