@@ -102,6 +102,10 @@ static void write_prometheus(sa_buf_t *b, const sa_stats_t *s) {
 }
 
 int sa_stats_write(sa_heap_t *heap, sa_format_t format, int fd) {
+  if (fd < 0) { /* sa_buf treats -1 as "truncate": not a file */
+    errno = EBADF;
+    return -1;
+  }
   sa_stats_t s;
   sa_heap_stats(heap, &s);
   char storage[BUF_SIZE];
@@ -129,6 +133,10 @@ static void dump_visit(void *ptr, size_t size, sa_block_state_t state, void *arg
 }
 
 int sa_heap_dump(sa_heap_t *heap, int fd) {
+  if (fd < 0) {
+    errno = EBADF;
+    return -1;
+  }
   char storage[BUF_SIZE];
   sa_buf_t b;
   sa_buf_init(&b, storage, sizeof storage, fd);

@@ -49,8 +49,7 @@ static void heap_counters(sa_heap_t *heap, sa_stats_t *s) {
   pthread_mutex_lock(&heap->segment_lock);
   sa_heap_counters_t large = heap->large;
   pthread_mutex_unlock(&heap->segment_lock);
-  /* The peak of a sum is not the sum of peaks; the strategy's peak plus the
-   * large peak bounds it from above, and it is never below the current. */
+  /* The peak is a sum of per-part peaks: an upper bound (stats.h). */
   sa_counters_export(&large, s);
   s->large_allocations = large.allocations;
   s->current_large_bytes = large.current_bytes;

@@ -24,26 +24,22 @@ void *sa_large_malloc(sa_heap_t *heap, size_t size, size_t alignment) {
   if (start > raw) sa_os_unmap(raw, (size_t)(start - raw));
   if (raw + span > end) sa_os_unmap(end, (size_t)(raw + span - end));
 
-  sa_segment_t *seg = sa_segment_register(heap, start, (size_t)(end - start), SA_SEGMENT_LARGE);
-  if (seg == NULL || sa_pagemap_set(user, 1, seg) != 0) {
-    if (seg) sa_segment_unmap(heap, seg);
-    else sa_os_unmap(start, (size_t)(end - start));
+  /* Page map first, list (and counters) second: whatever a fork catches,
+   * a listed object is always findable. */
+  sa_segment_t *seg = (sa_segment_t *)start;
+  seg->user = user;
+  seg->usable = (size_t)(end - user);
+  if (sa_pagemap_set(user, 1, seg) != 0) {
+    sa_os_unmap(start, (size_t)(end - start));
     errno = ENOMEM;
     return NULL;
   }
-  seg->user = user;
-  seg->usable = (size_t)(end - user);
-  pthread_mutex_lock(&heap->segment_lock);
-  sa_counters_on_alloc(&heap->large, seg->usable);
-  pthread_mutex_unlock(&heap->segment_lock);
+  sa_segment_register(heap, start, (size_t)(end - start), SA_SEGMENT_LARGE);
   return user;
 }
 
 void sa_large_free(sa_heap_t *heap, sa_segment_t *seg, void *ptr) {
   if (SA_UNLIKELY(seg->user != ptr)) sa_fatal_pointer("invalid free", ptr, heap);
-  pthread_mutex_lock(&heap->segment_lock);
-  sa_counters_on_free(&heap->large, seg->usable);
-  pthread_mutex_unlock(&heap->segment_lock);
   sa_segment_unmap(heap, seg);
 }
 
@@ -74,20 +70,12 @@ void *sa_large_realloc(sa_heap_t *heap, sa_segment_t *seg, void *ptr, size_t siz
     errno = ENOMEM;
     return NULL;
   }
-  moved->user = (char *)moved + SA_SEGMENT_HEADER_SIZE;
-  moved->usable = moved->size - SA_SEGMENT_HEADER_SIZE;
   if (sa_pagemap_set(moved->user, 1, moved) != 0) {
     /* Only possible if a page-map node cannot be mapped: nothing to return
      * the block through, so it stays mapped and counted. */
     errno = ENOMEM;
     return NULL;
   }
-  pthread_mutex_lock(&heap->segment_lock);
-  heap->large.current_bytes += moved->usable - old_usable;
-  heap->large.allocated_bytes += moved->usable > old_usable ? moved->usable - old_usable : 0;
-  if (heap->large.current_bytes > heap->large.peak_bytes)
-    heap->large.peak_bytes = heap->large.current_bytes;
-  pthread_mutex_unlock(&heap->segment_lock);
   return moved->user;
 }
 

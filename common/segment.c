@@ -26,6 +26,9 @@ static void link_segment(sa_heap_t *heap, sa_segment_t *seg) {
   if (heap->segments) heap->segments->prev = seg;
   heap->segments = seg;
   add_mapped(heap, seg->size);
+  /* Under the same lock as the list: a fork (which holds this lock) never
+   * sees a large object listed but not counted. */
+  if (seg->kind == SA_SEGMENT_LARGE) sa_counters_on_alloc(&heap->large, seg->usable);
   pthread_mutex_unlock(&heap->segment_lock);
 }
 
@@ -35,6 +38,7 @@ static void unlink_segment(sa_heap_t *heap, sa_segment_t *seg) {
   else heap->segments = seg->next;
   if (seg->next) seg->next->prev = seg->prev;
   __atomic_sub_fetch(&heap->mapped_bytes, seg->size, __ATOMIC_RELAXED);
+  if (seg->kind == SA_SEGMENT_LARGE) sa_counters_on_free(&heap->large, seg->usable);
   pthread_mutex_unlock(&heap->segment_lock);
 }
 
@@ -80,10 +84,11 @@ void sa_segment_unmap(sa_heap_t *heap, sa_segment_t *seg) {
 
 sa_segment_t *sa_segment_of(const void *ptr) { return sa_pagemap_get(ptr); }
 
-/* Resizes a large segment's mapping (mremap may move it). The segment lock
- * is held across the move: neighbours' links point at the old address until
- * they are fixed. Returns the segment at its new address, or NULL (errno
- * ENOMEM, segment untouched). The caller re-registers the user pointer. */
+/* Resizes a large object's mapping (mremap may move it), its user pointer
+ * right after the header. The segment lock is held across the move:
+ * neighbours' links point at the old address until they are fixed. Returns
+ * the segment at its new address, or NULL (errno ENOMEM, segment untouched).
+ * The caller re-registers the user pointer in the page map. */
 sa_segment_t *sa_segment_remap(sa_heap_t *heap, sa_segment_t *seg, size_t new_size) {
   new_size = sa_align_up(new_size, sa_os_page_size());
   size_t old_size = seg->size;
@@ -94,6 +99,13 @@ sa_segment_t *sa_segment_remap(sa_heap_t *heap, sa_segment_t *seg, size_t new_si
     return NULL;
   }
   moved->size = new_size;
+  moved->user = (char *)moved + SA_SEGMENT_HEADER_SIZE;
+  size_t old_usable = moved->usable;
+  moved->usable = new_size - SA_SEGMENT_HEADER_SIZE;
+  sa_heap_counters_t *c = &heap->large;
+  c->current_bytes += moved->usable - old_usable; /* wraps right when shrinking */
+  if (moved->usable > old_usable) c->allocated_bytes += moved->usable - old_usable;
+  if (c->current_bytes > c->peak_bytes) c->peak_bytes = c->current_bytes;
   if (moved->prev) moved->prev->next = moved;
   else heap->segments = moved;
   if (moved->next) moved->next->prev = moved;

@@ -130,8 +130,11 @@ static void *ff_malloc(sa_heap_t *heap, size_t size) {
   return p;
 }
 
-/* Validates the block behind p (under the lock) or reports and aborts. */
-static ff_block_t *ff_validate(ff_heap_t *h, ff_chunk_t *c, void *p, const char *what) {
+/* Validates the block behind p (under the lock) or reports and aborts:
+ * `freed` names the error when p's block is already free ("double free" for
+ * free), `what` any other bad pointer. */
+static ff_block_t *ff_validate(ff_heap_t *h, ff_chunk_t *c, void *p, const char *what,
+                               const char *freed) {
   ff_block_t *b = ff_block_of(p);
   char *lo = (char *)ff_first_block(c), *hi = (char *)ff_epilogue(c);
   if (SA_UNLIKELY(((uintptr_t)p & 15) != 0 || (char *)b < lo || (char *)b >= hi)) {
@@ -141,7 +144,7 @@ static ff_block_t *ff_validate(ff_heap_t *h, ff_chunk_t *c, void *p, const char 
   size_t size = ff_size(b);
   if (SA_UNLIKELY(!ff_used(b) && size >= FF_MIN_BLOCK && (char *)b + size <= hi)) {
     pthread_mutex_unlock(&h->lock);
-    sa_fatal_pointer("double free", p, &h->base);
+    sa_fatal_pointer(freed, p, &h->base);
   }
   if (SA_UNLIKELY(!ff_used(b) || size < FF_MIN_BLOCK || (char *)b + size > hi ||
                   !ff_prev_used(ff_next_block(b)))) {
@@ -155,7 +158,7 @@ static void ff_free(sa_heap_t *heap, sa_segment_t *seg, void *p) {
   ff_heap_t *h = (ff_heap_t *)heap;
   ff_chunk_t *c = (ff_chunk_t *)seg;
   pthread_mutex_lock(&h->lock);
-  ff_block_t *b = ff_validate(h, c, p, "invalid free");
+  ff_block_t *b = ff_validate(h, c, p, "invalid free", "double free");
   sa_counters_on_free(&h->counters, ff_size(b) - FF_HEADER);
   ff_release(h, c, b);
   pthread_mutex_unlock(&h->lock);
@@ -164,7 +167,8 @@ static void ff_free(sa_heap_t *heap, sa_segment_t *seg, void *p) {
 static size_t ff_usable_size(sa_heap_t *heap, sa_segment_t *seg, const void *p) {
   ff_heap_t *h = (ff_heap_t *)heap;
   pthread_mutex_lock(&h->lock);
-  ff_block_t *b = ff_validate(h, (ff_chunk_t *)seg, (void *)p, "invalid pointer to usable_size");
+  ff_block_t *b = ff_validate(h, (ff_chunk_t *)seg, (void *)p, "invalid pointer to usable_size",
+                              "usable_size after free");
   size_t usable = ff_size(b) - FF_HEADER;
   pthread_mutex_unlock(&h->lock);
   return usable;
@@ -188,10 +192,19 @@ static char *ff_fit(const ff_heap_t *h, ff_block_t *b, size_t need, size_t align
 static ff_chunk_t *ff_grow(ff_heap_t *h, size_t need, size_t alignment);
 static void ff_coalesce_all(ff_heap_t *h);
 
+/* Deferred mode merges in bulk once this many frees wait, so the list a
+ * search walks stays bounded; scaled with the heap so a merge pass (O(blocks))
+ * costs O(1) per free, amortised. */
+static inline size_t ff_deferred_limit(const ff_heap_t *h) {
+  size_t scaled = (size_t)h->counters.current_blocks / 4;
+  return scaled > 256 ? scaled : 256;
+}
+
 /* Called with the lock held by malloc, memalign and realloc. */
 static void *ff_allocate(ff_heap_t *h, size_t need, size_t alignment) {
   ff_block_t *b;
   char *start = NULL;
+  if (SA_UNLIKELY(h->deferred_frees >= ff_deferred_limit(h))) ff_coalesce_all(h);
   for (int attempt = 0; attempt < 3; attempt++) {
     for (b = h->free_list; b; b = b->next)
       if ((start = ff_fit(h, b, need, alignment)) != NULL) goto found;
@@ -285,6 +298,7 @@ static void ff_release(ff_heap_t *h, ff_chunk_t *c, ff_block_t *b) {
     ff_block_t *prev = ff_prev_block(b);
     ff_list_remove(h, prev);
     size += ff_size(prev);
+    b->header = 0; /* a stale free of b must not find a used header here */
     b = prev;
   }
   ff_block_t *next = (ff_block_t *)((char *)b + size);
@@ -340,7 +354,7 @@ static void *ff_realloc(sa_heap_t *heap, sa_segment_t *seg, void *p, size_t size
   ff_chunk_t *c = (ff_chunk_t *)seg;
   size_t need = ff_request_size(h, size);
   pthread_mutex_lock(&h->lock);
-  ff_block_t *b = ff_validate(h, c, p, "invalid realloc");
+  ff_block_t *b = ff_validate(h, c, p, "invalid realloc", "realloc after free");
   size_t old = ff_size(b);
   size_t have = old;
   ff_block_t *next = ff_next_block(b);

@@ -18,9 +18,12 @@ extern "C" {
   X(size, heap_extension_size, 1024 * 1024, 64 * 1024, (size_t)1 << 40,         \
     "bytes a back-end asks of the OS each time it grows")                        \
   X(size, min_block_size, 32, 32, 4096,                                          \
-    "first_fit: smallest block a split may leave (multiple of 16)")              \
+    "first_fit: smallest block a split may leave (rounded to 16); "              \
+    "buddy: smallest block (rounded up to a power of two)")                       \
   X(size, retain_empty_chunks, 1, 0, 1 << 20,                                    \
-    "empty heap chunks kept mapped for reuse instead of unmapped")               \
+    "first_fit, buddy: empty chunks or arenas kept mapped for reuse")            \
+  X(size, retain_empty_slabs, 1, 0, 1 << 20,                                     \
+    "segregated: empty slabs kept mapped per size class; more go back to the OS") \
   X(size, cache_fill_threshold, 32, 1, 1 << 16,                                  \
     "thread_cache: blocks fetched from the back-end on a miss")                  \
   X(size, cache_flush_threshold, 64, 2, 1 << 16,                                 \

@@ -1,6 +1,12 @@
 /* sa_stats_t: a heap's counters and what a walk derives from them. Byte
  * counts are usable bytes (what malloc_usable_size reports), as jemalloc's
- * stats.allocated. */
+ * stats.allocated.
+ *
+ * peak_allocated_bytes is the sum of the peaks of the heap's parts (each
+ * size class or block pool of the strategy, and the large objects): exact
+ * for a heap whose live bytes sit in one part, otherwise an upper bound on
+ * the true peak. An exact peak would need one shared counter on every
+ * allocation and free, which the fast path does not pay for. */
 #ifndef STRATALLOC_STATS_H
 #define STRATALLOC_STATS_H
 
@@ -18,7 +24,7 @@ extern "C" {
   X(total_frees, counter, "frees since the heap was created")                    \
   X(total_allocated_bytes, counter, "usable bytes handed out, summed")           \
   X(current_allocated_bytes, gauge, "usable bytes of live allocations")          \
-  X(peak_allocated_bytes, gauge, "highest current_allocated_bytes seen")         \
+  X(peak_allocated_bytes, gauge, "sum of each part's highest live bytes (bound)") \
   X(current_blocks, gauge, "live allocations")                                   \
   X(mapped_bytes, gauge, "bytes currently mapped from the OS")                   \
   X(peak_mapped_bytes, gauge, "highest mapped_bytes seen")                       \
