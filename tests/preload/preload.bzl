@@ -1,0 +1,48 @@
+"""Preload tests per strategy: real programs run with LD_PRELOAD of the
+strategy's libsa_<name>.so and compared with the same run on the system
+allocator. A strategy registered in strategies/variants.bzl gets them all.
+"""
+
+# Skipped under --config=asan/ubsan/tsan: the sanitizer owns malloc.
+_NOT_SANITIZED = select({
+    "//:not_sanitized": [],
+    "//conditions:default": ["@platforms//:incompatible"],
+})
+
+# test name -> (script, size, extra data, extra args after the .so)
+_PROGRAMS = {
+    "python": ("python_test.sh", "medium", [], []),
+    "sqlite": ("sqlite_test.sh", "medium", [], []),
+    "sort": ("sort_test.sh", "medium", [], []),
+    "xz": ("xz_test.sh", "medium", [], []),
+    "threads": ("threads_test.sh", "medium", [":threads_churn"], ["$(rootpath :threads_churn)"]),
+    "fork": ("fork_test.sh", "medium", [":fork_threads"], ["$(rootpath :fork_threads)"]),
+}
+
+def sa_preload_tests(strategies):
+    """For each strategy: <program>_<strategy> sh_tests and a preload_<strategy> suite.
+
+    Args:
+      strategies: dict strategy name -> label of its folder's cc_library
+        (STRATEGIES from //strategies:variants.bzl).
+    """
+    for strategy, label in strategies.items():
+        so = label + ":libsa_" + strategy + ".so"
+        tests = []
+        for program, (script, size, data, args) in _PROGRAMS.items():
+            name = program + "_" + strategy
+            native.sh_test(
+                name = name,
+                srcs = [script],
+                args = ["$(rootpath %s)" % so] + args,
+                data = [so, ":lib.sh"] + data,
+                size = size,
+                tags = ["preload", strategy],
+                target_compatible_with = _NOT_SANITIZED,
+            )
+            tests.append(":" + name)
+        native.test_suite(
+            name = "preload_" + strategy,
+            tests = tests,
+            tags = ["preload"],
+        )
