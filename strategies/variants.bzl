@@ -8,6 +8,8 @@ the conformance suite, the preload tests and every benchmark.
 # name -> Bazel label of its cc_library; the C symbol of its vtable is sa_<name>.
 STRATEGIES = {
     "first_fit": "//strategies/first_fit",
+    "segregated": "//strategies/segregated",
+    "buddy": "//strategies/buddy",
 }
 
 def sa_strategy(name, srcs, hdrs = [], deps = [], **kwargs):

@@ -1,0 +1,685 @@
+/* segregated: size classes, per-class slabs carved from OS pages, no
+ * per-object header, a lock per size class.
+ *
+ * A slab (one SA_SEGMENT_HEAP segment, every page of it in the page map):
+ *
+ *   [sa_segment_t 64][seg_slab_t rest 56][bitmap][pad][slot 0][slot 1]...[slot n-1][tail]
+ *    ^ page aligned                                     ^ start: aligned to
+ *                                                         min(lowest set bit of size, 4096)
+ *
+ * A slot is free or live; bit i of the bitmap is set while slot i is live.
+ * Slots [bump, capacity) have never been handed out; freed slots form a LIFO
+ * list threaded through their first word. free(p) arrives with the slab
+ * already found by common (the page map); the slot is
+ * (p - start) * magic >> 32, exact for slot starts (see seg_slot), and p is a
+ * slot start iff slot * size == p - start.
+ *
+ * Requests above SA_SEGREGATED_SMALL_MAX (possible only when mmap_threshold
+ * is raised above it) and over-aligned ones no class can serve get a
+ * "direct" segment each: [sa_segment_t][seg_direct_t][pad][object ...].
+ *
+ * See README.md for the invariants, the return policy and the complexity. */
+#include "strategies/segregated/segregated.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "stratalloc/strategy.h"
+
+#define SEG_NCLASSES 48
+#define SEG_SMALL_MAX SA_SEGREGATED_SMALL_MAX
+#define SEG_PAGE ((size_t)4096)          /* layout unit; real pages may be larger */
+#define SEG_SLAB_MIN ((size_t)64 * 1024) /* smallest slab */
+#define SEG_MIN_SLOTS 4                  /* slots per slab at least */
+#define SEG_DIRECT_OFFSET ((size_t)128)  /* object offset in a direct segment */
+
+/* segment.strategy_data: what kind of segment of ours this is. */
+#define SEG_TAG_SLAB ((uintptr_t)0x5e65)
+#define SEG_TAG_DIRECT ((uintptr_t)0xd1ec)
+
+enum { SEG_PARTIAL = 0, SEG_FULL = 1, SEG_EMPTY = 2, SEG_STATES = 3 };
+
+typedef struct seg_slab {
+  sa_segment_t segment;         /* must be first: the page map points here */
+  struct seg_slab *next, *prev; /* the class's list for state */
+  char *start;                  /* slot 0 */
+  void *free;                   /* freed slots, LIFO, link in the slot's first word */
+  uint32_t cls, capacity;
+  uint32_t used;  /* live slots */
+  uint32_t bump;  /* slots >= bump were never handed out */
+  uint32_t state; /* SEG_PARTIAL, SEG_FULL or SEG_EMPTY */
+  uint32_t pad_;
+  uint64_t bitmap[]; /* bit i set: slot i is live */
+} seg_slab_t;
+
+typedef struct seg_direct {
+  sa_segment_t segment; /* must be first */
+  struct seg_direct *next, *prev;
+  char *user;    /* the pointer handed out */
+  size_t usable; /* bytes from user to the segment end */
+} seg_direct_t;
+
+_Static_assert(sizeof(seg_direct_t) <= SEG_DIRECT_OFFSET, "direct header fits before the object");
+_Static_assert(sizeof(seg_slab_t) % 8 == 0, "bitmap is word aligned");
+
+/* The size-class table, generated once (seg_table_init) from the formula in
+ * seg_class_size. Read-only afterwards. */
+typedef struct seg_class_info {
+  uint32_t size;        /* usable bytes per slot */
+  uint32_t capacity;    /* slots per slab */
+  uint32_t data_offset; /* start - slab */
+  uint32_t slab_bytes;  /* bytes mapped per slab */
+  uint64_t magic;       /* ceil(2^32 / size): slot = off * magic >> 32 */
+} seg_class_info_t;
+
+static seg_class_info_t seg_info[SEG_NCLASSES];
+static pthread_once_t seg_table_once = PTHREAD_ONCE_INIT;
+
+/* One size class: its lock, its slabs by state, its counters. A cache line
+ * of its own so classes do not false-share. */
+typedef struct seg_class {
+  pthread_mutex_t lock;
+  seg_slab_t *lists[SEG_STATES]; /* partial slabs first in line for malloc */
+  uint64_t count[SEG_STATES];
+  sa_heap_counters_t counters; /* usable bytes = class size */
+  uint64_t slabs_mapped, slabs_unmapped;
+} __attribute__((aligned(64))) seg_class_t;
+
+typedef struct seg_heap {
+  sa_heap_t base;
+  size_t retain_empty; /* empty slabs kept per class (config) */
+  pthread_mutex_t direct_lock __attribute__((aligned(64)));
+  seg_direct_t *direct;
+  sa_heap_counters_t direct_counters;
+  uint64_t direct_segments, direct_mapped, direct_unmapped;
+  seg_class_t classes[SEG_NCLASSES];
+} seg_heap_t;
+
+/* ======================================================================== */
+/* Size classes                                                             */
+/* ======================================================================== */
+
+/* 16, 32, ..., 128; then for each power of two 2^k (k >= 7) the four sizes
+ * 5, 6, 7, 8 times 2^(k-2) up to 2^17. */
+static inline size_t seg_class_size(size_t cls) {
+  return cls < 8 ? (cls + 1) * 16 : (size_t)(5 + (cls - 8) % 4) << ((cls - 8) / 4 + 5);
+}
+
+/* 1 <= size <= SEG_SMALL_MAX. O(1): a shift, or a count of leading zeros. */
+static inline size_t seg_size_class(size_t size) {
+  if (size <= 128) return (size - 1) >> 4;
+  unsigned lg = 63u - (unsigned)__builtin_clzl(size - 1); /* 2^lg < size <= 2^(lg+1) */
+  return 8 + (lg - 7) * 4 + ((size - 1) >> (lg - 2)) - 4;
+}
+
+static inline size_t seg_bitmap_bytes(size_t slots) { return (slots + 63) / 64 * 8; }
+
+/* Chooses the slab size of a class: at least SEG_SLAB_MIN and SEG_MIN_SLOTS
+ * slots, a whole number of pages, the first with at most 1/32 of it lost to
+ * header, alignment padding and tail (else the least lossy of 2x range). */
+static void seg_geometry(size_t cls, seg_class_info_t *ci) {
+  size_t s = seg_class_size(cls);
+  size_t align = s & (~s + 1);
+  if (align > SEG_PAGE) align = SEG_PAGE;
+  size_t min_bytes = SEG_PAGE + SEG_MIN_SLOTS * s;
+  if (min_bytes < SEG_SLAB_MIN) min_bytes = SEG_SLAB_MIN;
+  size_t p0 = (min_bytes + SEG_PAGE - 1) / SEG_PAGE;
+  size_t best_bytes = 0, best_n = 0, best_off = 0, best_waste = 0;
+  for (size_t p = p0; p <= 2 * p0; p++) {
+    size_t bytes = p * SEG_PAGE;
+    size_t n = (bytes - sizeof(seg_slab_t)) / s, off;
+    for (;;) {
+      off = sa_align_up(sizeof(seg_slab_t) + seg_bitmap_bytes(n), align);
+      if (off + n * s <= bytes) break;
+      n--;
+    }
+    size_t waste = bytes - n * s;
+    if (best_bytes == 0 || waste * best_bytes < best_waste * bytes) {
+      best_bytes = bytes, best_n = n, best_off = off, best_waste = waste;
+    }
+    if (waste * 32 <= bytes) break;
+  }
+  ci->size = (uint32_t)s;
+  ci->capacity = (uint32_t)best_n;
+  ci->data_offset = (uint32_t)best_off;
+  ci->slab_bytes = (uint32_t)best_bytes;
+  ci->magic = (((uint64_t)1 << 32) + s - 1) / s;
+}
+
+static void seg_table_init(void) {
+  for (size_t c = 0; c < SEG_NCLASSES; c++) seg_geometry(c, &seg_info[c]);
+}
+
+static inline void seg_table(void) { pthread_once(&seg_table_once, seg_table_init); }
+
+/* The slot index of p in s, or UINT32_MAX if p is not a slot start. With
+ * off = q * size < 2^32: off * ceil(2^32/size) = q * 2^32 + q * r where
+ * r < size, and q * r < off < 2^32, so the shift yields exactly q. */
+static inline uint32_t seg_slot(const seg_slab_t *s, const seg_class_info_t *ci, const void *p) {
+  size_t off = (uintptr_t)p - (uintptr_t)s->start;
+  if (SA_UNLIKELY(off >= (size_t)ci->capacity * ci->size)) return UINT32_MAX;
+  uint32_t idx = (uint32_t)((off * ci->magic) >> 32);
+  if (SA_UNLIKELY((size_t)idx * ci->size != off)) return UINT32_MAX;
+  return idx;
+}
+
+static inline int seg_live(const seg_slab_t *s, uint32_t idx) {
+  return (s->bitmap[idx >> 6] >> (idx & 63)) & 1;
+}
+
+/* ---- slab lists (under the class lock) ----------------------------------- */
+
+static inline void seg_push(seg_class_t *c, seg_slab_t *s, uint32_t state) {
+  s->state = state;
+  s->prev = NULL;
+  s->next = c->lists[state];
+  if (s->next) s->next->prev = s;
+  c->lists[state] = s;
+  c->count[state]++;
+}
+
+static inline void seg_unlink(seg_class_t *c, seg_slab_t *s) {
+  if (s->prev) s->prev->next = s->next;
+  else c->lists[s->state] = s->next;
+  if (s->next) s->next->prev = s->prev;
+  c->count[s->state]--;
+}
+
+/* ======================================================================== */
+/* Fast path                                                                */
+/* ======================================================================== */
+
+static seg_slab_t *seg_refill(seg_heap_t *h, seg_class_t *c, size_t cls);
+static void seg_slab_emptied(seg_heap_t *h, seg_class_t *c, seg_slab_t *s);
+static void *seg_direct_malloc(seg_heap_t *h, size_t size, size_t alignment);
+static void seg_direct_free(seg_heap_t *h, seg_direct_t *d, void *p);
+
+/* Called with c locked; unlocks before reporting. */
+__attribute__((noreturn, cold)) static void seg_fatal(seg_heap_t *h, seg_class_t *c,
+                                                      const char *what, const void *p) {
+  if (c) pthread_mutex_unlock(&c->lock);
+  sa_fatal_pointer(what, p, &h->base);
+}
+
+static inline void *seg_class_alloc(seg_heap_t *h, size_t cls) {
+  seg_class_t *c = &h->classes[cls];
+  const seg_class_info_t *ci = &seg_info[cls];
+  pthread_mutex_lock(&c->lock);
+  seg_slab_t *s = c->lists[SEG_PARTIAL];
+  if (SA_UNLIKELY(s == NULL) && (s = seg_refill(h, c, cls)) == NULL) {
+    pthread_mutex_unlock(&c->lock);
+    return NULL; /* errno ENOMEM from the segment layer */
+  }
+  void *p;
+  uint32_t idx;
+  if (s->free) {
+    p = s->free;
+    s->free = *(void **)p;
+#ifdef SA_DEBUG
+    if (s->free && seg_slot(s, ci, s->free) >= s->bump) seg_fatal(h, c, "corrupted free list", p);
+#endif
+    idx = seg_slot(s, ci, p);
+  } else {
+    idx = s->bump++;
+    p = s->start + (size_t)idx * ci->size;
+  }
+#ifndef SEG_MEASURE_NO_BITMAP
+  s->bitmap[idx >> 6] |= (uint64_t)1 << (idx & 63);
+#endif
+  if (SA_UNLIKELY(++s->used == ci->capacity)) {
+    seg_unlink(c, s);
+    seg_push(c, s, SEG_FULL);
+  }
+  sa_counters_on_alloc(&c->counters, ci->size);
+  pthread_mutex_unlock(&c->lock);
+  return p;
+}
+
+static void *seg_malloc(sa_heap_t *heap, size_t size) {
+  seg_heap_t *h = (seg_heap_t *)heap;
+  if (SA_UNLIKELY(size > SEG_SMALL_MAX)) return seg_direct_malloc(h, size, SA_ALIGNMENT);
+  return seg_class_alloc(h, seg_size_class(size));
+}
+
+/* Validates slot p of s under c's lock (held): a slot start below bump whose
+ * bit is set. Reports and aborts otherwise. */
+static inline uint32_t seg_validate(seg_heap_t *h, seg_class_t *c, seg_slab_t *s,
+                                    const seg_class_info_t *ci, const void *p, const char *what) {
+  uint32_t idx = seg_slot(s, ci, p);
+  if (SA_UNLIKELY(idx >= s->bump)) seg_fatal(h, c, what, p);
+#ifndef SEG_MEASURE_NO_BITMAP
+  if (SA_UNLIKELY(!seg_live(s, idx))) seg_fatal(h, c, "double free", p);
+#endif
+  return idx;
+}
+
+static void seg_free(sa_heap_t *heap, sa_segment_t *seg, void *p) {
+  seg_heap_t *h = (seg_heap_t *)heap;
+  if (SA_UNLIKELY(seg->strategy_data != SEG_TAG_SLAB)) {
+    seg_direct_free(h, (seg_direct_t *)seg, p);
+    return;
+  }
+  seg_slab_t *s = (seg_slab_t *)seg;
+  uint32_t cls = s->cls; /* fixed for the slab's life */
+  seg_class_t *c = &h->classes[cls];
+  const seg_class_info_t *ci = &seg_info[cls];
+  pthread_mutex_lock(&c->lock);
+  uint32_t idx = seg_validate(h, c, s, ci, p, "invalid free");
+#ifndef SEG_MEASURE_NO_BITMAP
+  s->bitmap[idx >> 6] &= ~((uint64_t)1 << (idx & 63));
+#else
+  (void)idx;
+#endif
+  *(void **)p = s->free;
+  s->free = p;
+  sa_counters_on_free(&c->counters, ci->size);
+  if (SA_UNLIKELY(s->used-- == ci->capacity)) {
+    seg_unlink(c, s);
+    seg_push(c, s, SEG_PARTIAL);
+  }
+  if (SA_UNLIKELY(s->used == 0)) seg_slab_emptied(h, c, s);
+  pthread_mutex_unlock(&c->lock);
+}
+
+static size_t seg_usable_size(sa_heap_t *heap, sa_segment_t *seg, const void *p) {
+  seg_heap_t *h = (seg_heap_t *)heap;
+  if (seg->strategy_data != SEG_TAG_SLAB) {
+    seg_direct_t *d = (seg_direct_t *)seg;
+    if (d->user != p) sa_fatal_pointer("invalid pointer to usable_size", p, heap);
+    return d->usable;
+  }
+  seg_slab_t *s = (seg_slab_t *)seg;
+  seg_class_t *c = &h->classes[s->cls];
+  const seg_class_info_t *ci = &seg_info[s->cls];
+  pthread_mutex_lock(&c->lock);
+  seg_validate(h, c, s, ci, p, "invalid pointer to usable_size");
+  pthread_mutex_unlock(&c->lock);
+  return ci->size;
+}
+
+/* ======================================================================== */
+/* Slow path: slabs in and out                                              */
+/* ======================================================================== */
+
+/* Called by seg_class_alloc, c locked, no partial slab: reuses a retained
+ * empty slab, else maps a new one. Returns the slab, now partial. */
+static seg_slab_t *seg_refill(seg_heap_t *h, seg_class_t *c, size_t cls) {
+  seg_slab_t *s = c->lists[SEG_EMPTY];
+  if (s) {
+    seg_unlink(c, s);
+    seg_push(c, s, SEG_PARTIAL);
+    return s;
+  }
+  const seg_class_info_t *ci = &seg_info[cls];
+  /* Lock order: class lock, then the heap's segment lock (inside). */
+  s = (seg_slab_t *)sa_segment_map(&h->base, ci->slab_bytes, 0, SA_SEGMENT_HEAP);
+  if (s == NULL) return NULL;
+  /* Fresh pages are zero: bitmap clear, no free list. */
+  s->cls = (uint32_t)cls;
+  s->capacity = ci->capacity;
+  s->start = (char *)s + ci->data_offset;
+  s->segment.strategy_data = SEG_TAG_SLAB;
+  c->slabs_mapped++;
+  seg_push(c, s, SEG_PARTIAL);
+  return s;
+}
+
+/* Called by seg_free, c locked, when s's last live slot was freed: s goes to
+ * the class's empty cache, or back to the OS when the cache already holds
+ * retain_empty slabs. */
+static void seg_slab_emptied(seg_heap_t *h, seg_class_t *c, seg_slab_t *s) {
+  seg_unlink(c, s);
+  if (c->count[SEG_EMPTY] < h->retain_empty) {
+    seg_push(c, s, SEG_EMPTY);
+    return;
+  }
+  c->slabs_unmapped++;
+  sa_segment_unmap(&h->base, &s->segment);
+}
+
+/* ---- direct objects: one segment each ------------------------------------ */
+
+static void *seg_direct_malloc(seg_heap_t *h, size_t size, size_t alignment) {
+  size_t offset = alignment > SEG_DIRECT_OFFSET ? alignment : SEG_DIRECT_OFFSET;
+  if (size > (SIZE_MAX >> 3) - offset) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  size_t map_align = alignment > SEG_PAGE ? alignment : 0;
+  seg_direct_t *d = (seg_direct_t *)sa_segment_map(&h->base, offset + size, map_align,
+                                                   SA_SEGMENT_HEAP);
+  if (d == NULL) return NULL;
+  d->segment.strategy_data = SEG_TAG_DIRECT;
+  d->user = (char *)d + offset;
+  d->usable = d->segment.size - offset;
+  pthread_mutex_lock(&h->direct_lock);
+  d->prev = NULL;
+  d->next = h->direct;
+  if (h->direct) h->direct->prev = d;
+  h->direct = d;
+  h->direct_segments++;
+  h->direct_mapped++;
+  sa_counters_on_alloc(&h->direct_counters, d->usable);
+  pthread_mutex_unlock(&h->direct_lock);
+  return d->user;
+}
+
+static void seg_direct_free(seg_heap_t *h, seg_direct_t *d, void *p) {
+  if (SA_UNLIKELY(d->segment.strategy_data != SEG_TAG_DIRECT || d->user != p))
+    sa_fatal_pointer("invalid free", p, &h->base);
+  pthread_mutex_lock(&h->direct_lock);
+  if (d->prev) d->prev->next = d->next;
+  else h->direct = d->next;
+  if (d->next) d->next->prev = d->prev;
+  h->direct_segments--;
+  h->direct_unmapped++;
+  sa_counters_on_free(&h->direct_counters, d->usable);
+  pthread_mutex_unlock(&h->direct_lock);
+  sa_segment_unmap(&h->base, &d->segment);
+}
+
+/* ======================================================================== */
+/* memalign and realloc                                                     */
+/* ======================================================================== */
+
+/* A class whose size is a multiple of alignment has every slot aligned
+ * (start is aligned to the lowest set bit of the size, up to a page); the
+ * first such class at or above size serves it. Otherwise a direct segment. */
+static void *seg_memalign(sa_heap_t *heap, size_t alignment, size_t size) {
+  seg_heap_t *h = (seg_heap_t *)heap;
+  if (alignment <= SEG_PAGE && size <= SEG_SMALL_MAX) {
+    for (size_t cls = seg_size_class(size); cls < SEG_NCLASSES; cls++)
+      if ((seg_info[cls].size & (alignment - 1)) == 0) return seg_class_alloc(h, cls);
+  }
+  return seg_direct_malloc(h, size, alignment);
+}
+
+/* In place when the new size maps to the same class (or fits a direct
+ * object without wasting half of it); otherwise allocate, copy, free. */
+static void *seg_realloc(sa_heap_t *heap, sa_segment_t *seg, void *p, size_t size) {
+  seg_heap_t *h = (seg_heap_t *)heap;
+  size_t old;
+  if (seg->strategy_data == SEG_TAG_SLAB) {
+    seg_slab_t *s = (seg_slab_t *)seg;
+    seg_class_t *c = &h->classes[s->cls];
+    pthread_mutex_lock(&c->lock);
+    seg_validate(h, c, s, &seg_info[s->cls], p, "invalid realloc");
+    pthread_mutex_unlock(&c->lock);
+    old = seg_info[s->cls].size;
+    if (size <= SEG_SMALL_MAX && seg_size_class(size) == s->cls) return p;
+  } else {
+    seg_direct_t *d = (seg_direct_t *)seg;
+    if (d->user != p) sa_fatal_pointer("invalid realloc", p, heap);
+    old = d->usable;
+    if (size <= old && size > old / 2 && size > SEG_SMALL_MAX) return p;
+  }
+  void *fresh = seg_malloc(heap, size);
+  if (fresh == NULL) return NULL;
+  memcpy(fresh, p, size < old ? size : old);
+  seg_free(heap, seg, p);
+  return fresh;
+}
+
+/* ======================================================================== */
+/* Introspection                                                            */
+/* ======================================================================== */
+
+static void seg_walk(sa_heap_t *heap, sa_walker_t visit, void *arg) {
+  seg_heap_t *h = (seg_heap_t *)heap;
+  for (size_t cls = 0; cls < SEG_NCLASSES; cls++) {
+    seg_class_t *c = &h->classes[cls];
+    size_t size = seg_info[cls].size;
+    pthread_mutex_lock(&c->lock);
+    for (int st = 0; st < SEG_STATES; st++)
+      for (seg_slab_t *s = c->lists[st]; s; s = s->next)
+        for (uint32_t i = 0; i < s->capacity; i++)
+          visit(s->start + (size_t)i * size, size, seg_live(s, i) ? SA_BLOCK_USED : SA_BLOCK_FREE,
+                arg);
+    pthread_mutex_unlock(&c->lock);
+  }
+  pthread_mutex_lock(&h->direct_lock);
+  for (seg_direct_t *d = h->direct; d; d = d->next) visit(d->user, d->usable, SA_BLOCK_USED, arg);
+  pthread_mutex_unlock(&h->direct_lock);
+}
+
+#define SEG_EXPECT(cond, message, ptr)           \
+  do {                                           \
+    if (!(cond)) {                               \
+      sa_check_report(&h->base, message, (ptr)); \
+      failures++;                                \
+    }                                            \
+  } while (0)
+
+/* One slab of class cls found on list state: header, bitmap, free list.
+ * Adds its live slots to *live. */
+static size_t seg_check_slab(seg_heap_t *h, size_t cls, uint32_t state, seg_slab_t *s,
+                             uint64_t *live) {
+  size_t failures = 0;
+  const seg_class_info_t *ci = &seg_info[cls];
+  SEG_EXPECT(sa_segment_of(s) == &s->segment, "slab not in the page map", s);
+  SEG_EXPECT(sa_segment_of((char *)s + ci->slab_bytes - 1) == &s->segment,
+             "slab end not in the page map", s);
+  SEG_EXPECT(s->segment.heap == &h->base, "slab of another heap", s);
+  SEG_EXPECT(s->segment.kind == SA_SEGMENT_HEAP && s->segment.strategy_data == SEG_TAG_SLAB,
+             "slab tag damaged", s);
+  SEG_EXPECT(s->segment.size >= ci->slab_bytes, "slab smaller than its class geometry", s);
+  if (s->cls != cls || s->capacity != ci->capacity || s->start != (char *)s + ci->data_offset ||
+      s->bump > s->capacity) {
+    SEG_EXPECT(0, "slab header disagrees with its class", s);
+    return failures;
+  }
+  SEG_EXPECT(s->state == state, "slab state disagrees with its list", s);
+  SEG_EXPECT(s->next == NULL || s->next->prev == s, "slab links disagree", s);
+  /* Bitmap: as many bits as live slots, none at or beyond bump. */
+  uint64_t bits = 0;
+  for (uint32_t w = 0; w < (s->capacity + 63) / 64; w++) {
+    uint64_t word = s->bitmap[w];
+    bits += (uint64_t)__builtin_popcountll(word);
+    uint32_t first = w * 64;
+    if (first + 64 > s->bump) {
+      uint64_t beyond = s->bump <= first ? ~(uint64_t)0 : ~(uint64_t)0 << (s->bump - first);
+      SEG_EXPECT((word & beyond) == 0, "live bit beyond the bump pointer", s);
+    }
+  }
+  SEG_EXPECT(bits == s->used, "bitmap and live count disagree", s);
+  SEG_EXPECT(s->used <= s->bump, "more live slots than ever handed out", s);
+  switch (state) {
+    case SEG_PARTIAL: SEG_EXPECT(s->used > 0 && s->used < s->capacity, "partial slab is not partial", s); break;
+    case SEG_FULL: SEG_EXPECT(s->used == s->capacity, "full slab is not full", s); break;
+    default: SEG_EXPECT(s->used == 0, "empty slab holds live slots", s); break;
+  }
+  /* Free list: exactly the freed slots below bump, each a clear bit, no
+   * cycle (bounded walk). */
+  uint64_t expect = s->used <= s->bump ? s->bump - s->used : 0, listed = 0;
+  for (void *f = s->free; f; f = *(void **)f) {
+    uint32_t idx = seg_slot(s, ci, f);
+    if (idx >= s->bump) {
+      SEG_EXPECT(0, "free list entry is not a handed-out slot", f);
+      break;
+    }
+    SEG_EXPECT(!seg_live(s, idx), "live slot on the free list", f);
+    if (++listed > expect) {
+      SEG_EXPECT(0, "free list longer than the freed slots (cycle?)", s);
+      break;
+    }
+  }
+  SEG_EXPECT(listed == expect, "free list and bitmap disagree on freed slots", s);
+  *live += s->used;
+  return failures;
+}
+
+static size_t seg_check(sa_heap_t *heap) {
+  seg_heap_t *h = (seg_heap_t *)heap;
+  size_t failures = 0;
+  for (size_t cls = 0; cls < SEG_NCLASSES; cls++) {
+    seg_class_t *c = &h->classes[cls];
+    pthread_mutex_lock(&c->lock);
+    uint64_t live = 0;
+    for (uint32_t st = 0; st < SEG_STATES; st++) {
+      uint64_t n = 0;
+      for (seg_slab_t *s = c->lists[st]; s && n <= c->count[st]; s = s->next, n++) {
+        SEG_EXPECT(n > 0 || s->prev == NULL, "list head has a predecessor", s);
+        failures += seg_check_slab(h, cls, st, s, &live);
+      }
+      SEG_EXPECT(n == c->count[st], "slab count disagrees with the list", c);
+    }
+    SEG_EXPECT(c->count[SEG_EMPTY] <= h->retain_empty, "more empty slabs kept than the policy allows", c);
+    SEG_EXPECT(c->slabs_mapped - c->slabs_unmapped ==
+                   c->count[SEG_PARTIAL] + c->count[SEG_FULL] + c->count[SEG_EMPTY],
+               "slabs mapped - unmapped != slabs listed", c);
+    SEG_EXPECT(live == c->counters.current_blocks, "class live counter disagrees with bitmaps", c);
+    SEG_EXPECT(live * seg_info[cls].size == c->counters.current_bytes,
+               "class byte counter disagrees with bitmaps", c);
+    SEG_EXPECT(c->counters.allocations - c->counters.frees == c->counters.current_blocks,
+               "class allocations - frees != live", c);
+    pthread_mutex_unlock(&c->lock);
+  }
+  pthread_mutex_lock(&h->direct_lock);
+  uint64_t n = 0, bytes = 0;
+  for (seg_direct_t *d = h->direct; d && n <= h->direct_segments; d = d->next, n++) {
+    SEG_EXPECT(sa_segment_of(d) == &d->segment && sa_segment_of(d->user) == &d->segment,
+               "direct object not in the page map", d);
+    SEG_EXPECT(d->segment.strategy_data == SEG_TAG_DIRECT, "direct tag damaged", d);
+    SEG_EXPECT(d->user + d->usable == (char *)d + d->segment.size, "direct usable size damaged", d);
+    SEG_EXPECT(d->next == NULL || d->next->prev == d, "direct links disagree", d);
+    bytes += d->usable;
+  }
+  SEG_EXPECT(n == h->direct_segments && n == h->direct_counters.current_blocks,
+             "direct object count disagrees with the list", NULL);
+  SEG_EXPECT(bytes == h->direct_counters.current_bytes, "direct byte counter disagrees", NULL);
+  pthread_mutex_unlock(&h->direct_lock);
+  return failures;
+}
+
+/* Per-class counters, each read under its class lock, summed. The peak is
+ * the sum of per-class peaks: an upper bound of the true peak. */
+static void seg_stats(sa_heap_t *heap, sa_stats_t *stats) {
+  seg_heap_t *h = (seg_heap_t *)heap;
+  for (size_t cls = 0; cls < SEG_NCLASSES; cls++) {
+    seg_class_t *c = &h->classes[cls];
+    pthread_mutex_lock(&c->lock);
+    sa_heap_counters_t copy = c->counters;
+    pthread_mutex_unlock(&c->lock);
+    sa_counters_export(&copy, stats);
+  }
+  pthread_mutex_lock(&h->direct_lock);
+  sa_heap_counters_t copy = h->direct_counters;
+  pthread_mutex_unlock(&h->direct_lock);
+  sa_counters_export(&copy, stats);
+}
+
+/* ======================================================================== */
+/* Heap lifetime and fork                                                   */
+/* ======================================================================== */
+
+static sa_heap_t *seg_create(const sa_strategy_t *self, const sa_config_t *config) {
+  seg_table();
+  seg_heap_t *h = (seg_heap_t *)sa_heap_base_create(self, config, sizeof(seg_heap_t));
+  if (h == NULL) return NULL;
+  h->retain_empty = h->base.config.retain_empty_slabs;
+  pthread_mutex_init(&h->direct_lock, NULL);
+  for (size_t cls = 0; cls < SEG_NCLASSES; cls++) pthread_mutex_init(&h->classes[cls].lock, NULL);
+  return &h->base;
+}
+
+static void seg_destroy(sa_heap_t *heap) {
+  seg_heap_t *h = (seg_heap_t *)heap;
+  for (size_t cls = 0; cls < SEG_NCLASSES; cls++) pthread_mutex_destroy(&h->classes[cls].lock);
+  pthread_mutex_destroy(&h->direct_lock);
+  /* common unmaps every segment. */
+}
+
+/* Fixed order: classes by index, then the direct list. */
+static void seg_lock(sa_heap_t *heap) {
+  seg_heap_t *h = (seg_heap_t *)heap;
+  for (size_t cls = 0; cls < SEG_NCLASSES; cls++) pthread_mutex_lock(&h->classes[cls].lock);
+  pthread_mutex_lock(&h->direct_lock);
+}
+
+static void seg_unlock(sa_heap_t *heap) {
+  seg_heap_t *h = (seg_heap_t *)heap;
+  pthread_mutex_unlock(&h->direct_lock);
+  for (size_t cls = SEG_NCLASSES; cls-- > 0;) pthread_mutex_unlock(&h->classes[cls].lock);
+}
+
+const sa_strategy_t sa_segregated = {
+    .name = "segregated",
+    .backend = NULL,
+    .create = seg_create,
+    .destroy = seg_destroy,
+    .malloc = seg_malloc,
+    .free = seg_free,
+    .realloc = seg_realloc,
+    .memalign = seg_memalign,
+    .usable_size = seg_usable_size,
+    .walk = seg_walk,
+    .check = seg_check,
+    .stats = seg_stats,
+    .lock = seg_lock,
+    .unlock = seg_unlock,
+};
+
+/* ======================================================================== */
+/* Public extras (segregated.h)                                             */
+/* ======================================================================== */
+
+_Static_assert(SEG_NCLASSES == 8 + 4 * 10, "classes: 8 fine steps, 4 per power of two to 2^17");
+
+size_t sa_segregated_class_count(void) { return SEG_NCLASSES; }
+
+size_t sa_segregated_class_size(size_t cls) { return cls < SEG_NCLASSES ? seg_class_size(cls) : 0; }
+
+size_t sa_segregated_size_class(size_t size) {
+  return size == 0 || size > SEG_SMALL_MAX ? SEG_NCLASSES : seg_size_class(size);
+}
+
+size_t sa_segregated_slab_bytes(size_t cls) {
+  seg_table();
+  return cls < SEG_NCLASSES ? seg_info[cls].slab_bytes : 0;
+}
+
+size_t sa_segregated_slab_slots(size_t cls) {
+  seg_table();
+  return cls < SEG_NCLASSES ? seg_info[cls].capacity : 0;
+}
+
+int sa_segregated_class_stats(sa_heap_t *heap, size_t cls, sa_segregated_class_stats_t *out) {
+  if (heap == NULL || out == NULL || heap->strategy != &sa_segregated || cls > SEG_NCLASSES) {
+    errno = EINVAL;
+    return -1;
+  }
+  seg_heap_t *h = (seg_heap_t *)heap;
+  memset(out, 0, sizeof *out);
+  if (cls == SEG_NCLASSES) {
+    pthread_mutex_lock(&h->direct_lock);
+    out->slots_per_slab = 1;
+    out->requests = h->direct_counters.allocations;
+    out->frees = h->direct_counters.frees;
+    out->live_objects = h->direct_counters.current_blocks;
+    out->slabs = out->full_slabs = h->direct_segments;
+    out->slabs_mapped = h->direct_mapped;
+    out->slabs_unmapped = h->direct_unmapped;
+    pthread_mutex_unlock(&h->direct_lock);
+  } else {
+    seg_class_t *c = &h->classes[cls];
+    out->size = seg_info[cls].size;
+    out->slab_bytes = seg_info[cls].slab_bytes;
+    out->slots_per_slab = seg_info[cls].capacity;
+    pthread_mutex_lock(&c->lock);
+    out->requests = c->counters.allocations;
+    out->frees = c->counters.frees;
+    out->live_objects = c->counters.current_blocks;
+    out->partial_slabs = c->count[SEG_PARTIAL];
+    out->full_slabs = c->count[SEG_FULL];
+    out->empty_slabs = c->count[SEG_EMPTY];
+    out->slabs_mapped = c->slabs_mapped;
+    out->slabs_unmapped = c->slabs_unmapped;
+    pthread_mutex_unlock(&c->lock);
+    out->slabs = out->partial_slabs + out->full_slabs + out->empty_slabs;
+  }
+  out->utilisation_pct = out->slabs ? 100.0 * (double)out->live_objects /
+                                          ((double)out->slabs * (double)out->slots_per_slab)
+                                    : 0.0;
+  return 0;
+}
