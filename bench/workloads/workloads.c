@@ -2,6 +2,7 @@
  * and frees everything it allocated before returning. */
 #include "bench/workloads/workloads.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -149,10 +150,168 @@ size_t wl_realloc_grow(const sa_bench_allocator_t *a, const wl_params_t *p) {
   return ops;
 }
 
+size_t wl_realloc_double(const sa_bench_allocator_t *a, const wl_params_t *p) {
+  /* table[i]: vector i's buffer; table[slots + i]: its capacity. */
+  const size_t n = p->slots != 0 ? p->slots : 1;
+  int owned;
+  void **table = wl_table_get(p, 2 * n, &owned);
+  if (table == NULL) return WL_FAILED;
+  memset(table, 0, 2 * n * sizeof(void *));
+  wl_rng_t rng;
+  wl_rng_seed(&rng, p->seed);
+  size_t result = p->count, live_full = 0;
+  for (size_t i = 0; i < p->count; i++) {
+    size_t v = (size_t)wl_rng_below(&rng, n);
+    size_t cap = (size_t)(uintptr_t)table[n + v];
+    if (cap >= p->size) { /* full: release it and start a new vector */
+      a->free(a->ctx, table[v]);
+      table[v] = NULL;
+      cap = 0;
+      if (++live_full == n) wl_checkpoint(p); /* about every vector near its top */
+    }
+    cap = cap == 0 ? 16 : 2 * cap;
+    void *grown = a->realloc(a->ctx, table[v], cap);
+    if (grown == NULL) {
+      result = WL_FAILED;
+      break;
+    }
+    table[v] = grown;
+    table[n + v] = (void *)(uintptr_t)cap;
+    wl_touch((unsigned char *)grown + cap - 1, i);
+  }
+  wl_free_all(a, table, n);
+  wl_table_put(table, owned);
+  return result;
+}
+
+size_t wl_bursty(const sa_bench_allocator_t *a, const wl_params_t *p) {
+  const size_t burst_max = p->slots != 0 ? p->slots : 1;
+  int owned;
+  void **table = wl_table_get(p, burst_max, &owned);
+  if (table == NULL) return WL_FAILED;
+  wl_rng_t rng;
+  wl_rng_seed(&rng, p->seed);
+  size_t done = 0, bursts = 0;
+  while (done < p->count) {
+    /* The first burst is the largest: the peak live set, checkpointed. */
+    size_t burst = bursts == 0 ? burst_max : 1 + (size_t)wl_rng_below(&rng, burst_max);
+    if (burst > p->count - done) burst = p->count - done;
+    for (size_t i = 0; i < burst; i++) {
+      void *ptr = a->malloc(a->ctx, p->min_size + wl_rng_below(&rng, p->size_span));
+      if (ptr == NULL) {
+        wl_free_all(a, table, i);
+        wl_table_put(table, owned);
+        return WL_FAILED;
+      }
+      wl_touch(ptr, i);
+      table[i] = ptr;
+    }
+    if (bursts == 0) wl_checkpoint(p);
+    if (bursts & 1) {
+      for (size_t i = burst; i > 0; i--) a->free(a->ctx, table[i - 1]);
+    } else {
+      wl_free_all(a, table, burst);
+    }
+    done += burst;
+    bursts++;
+  }
+  wl_table_put(table, owned);
+  return p->count;
+}
+
+size_t wl_long_lived(const sa_bench_allocator_t *a, const wl_params_t *p) {
+  int owned;
+  void **table = wl_table_get(p, p->count, &owned);
+  if (table == NULL) return WL_FAILED;
+  memset(table, 0, p->count * sizeof(void *));
+  wl_rng_t rng;
+  wl_rng_seed(&rng, p->seed);
+  const size_t phases = p->phases != 0 ? p->phases : 1;
+  const size_t per_phase = p->count / phases;
+  size_t result = phases * per_phase;
+  for (size_t ph = 0; ph < phases && result != WL_FAILED; ph++) {
+    void **block = table + ph * per_phase;
+    for (size_t i = 0; i < per_phase; i++) {
+      void *ptr = a->malloc(a->ctx, p->min_size + wl_rng_below(&rng, p->size_span));
+      if (ptr == NULL) {
+        result = WL_FAILED;
+        break;
+      }
+      wl_touch(ptr, i);
+      block[i] = ptr;
+    }
+    if (result == WL_FAILED) break;
+    if (ph == phases - 1) wl_checkpoint(p);
+    for (size_t i = 0; i < per_phase; i++) {
+      if (wl_rng_below(&rng, 100) >= p->survivors_pct) {
+        a->free(a->ctx, block[i]);
+        block[i] = NULL;
+      }
+    }
+  }
+  wl_free_all(a, table, p->count);
+  wl_table_put(table, owned);
+  return result;
+}
+
+size_t wl_fragmentation(const sa_bench_allocator_t *a, const wl_params_t *p) {
+  int owned;
+  void **table = wl_table_get(p, p->count, &owned);
+  if (table == NULL) return WL_FAILED;
+  memset(table, 0, p->count * sizeof(void *));
+  wl_rng_t rng;
+  wl_rng_seed(&rng, p->seed);
+  const size_t phases = p->phases != 0 ? p->phases : 1;
+  const size_t m = p->count / (3 * phases); /* pairs per phase */
+  size_t used = 0, result = 3 * m * phases;
+  for (size_t ph = 0; ph < phases && result != WL_FAILED; ph++) {
+    const size_t hole = p->min_size * (ph + 1); /* holes grow: never refilled */
+    void **pairs = table + used;
+    for (size_t i = 0; i < 2 * m; i++) { /* short, long, short, long, ... */
+      size_t size = (i & 1) ? 16 + (size_t)wl_rng_below(&rng, 48) : hole;
+      void *ptr = a->malloc(a->ctx, size);
+      if (ptr == NULL) {
+        result = WL_FAILED;
+        break;
+      }
+      wl_touch(ptr, i);
+      pairs[i] = ptr;
+    }
+    if (result == WL_FAILED) break;
+    for (size_t i = 0; i < 2 * m; i += 2) { /* punch the holes */
+      a->free(a->ctx, pairs[i]);
+      pairs[i] = NULL;
+    }
+    void **bigger = pairs + 2 * m;
+    for (size_t i = 0; i < m; i++) { /* a little too large for any hole */
+      void *ptr = a->malloc(a->ctx, hole + 16 + (size_t)wl_rng_below(&rng, hole));
+      if (ptr == NULL) {
+        result = WL_FAILED;
+        break;
+      }
+      wl_touch(ptr, i);
+      bigger[i] = ptr;
+    }
+    used += 3 * m;
+  }
+  if (result != WL_FAILED) wl_checkpoint(p);
+  wl_free_all(a, table, p->count);
+  wl_table_put(table, owned);
+  return result;
+}
+
 /* ---- the table ------------------------------------------------------------ */
 
 static size_t wl_scratch_count(const wl_params_t *p) { return p->count; }
 static size_t wl_scratch_slots_field(const wl_params_t *p) { return p->slots; }
+static size_t wl_scratch_2slots(const wl_params_t *p) { return 2 * p->slots; }
+static size_t wl_scratch_thread_slots(const wl_params_t *p) {
+  return p->slots * (p->threads != 0 ? p->threads : 1);
+}
+static size_t wl_scratch_pair_slots(const wl_params_t *p) {
+  size_t pairs = p->threads / 2;
+  return p->slots * (pairs != 0 ? pairs : 1);
+}
 
 #define WL_SEED 0x5EED5A11C0FFEEull
 
@@ -171,9 +330,9 @@ const wl_workload_t wl_workloads[] = {
         .run = wl_sequential,
         .help = "count x malloc(size), then free all in allocation order",
         .scratch_slots = wl_scratch_count,
-        .defaults = {.seed = WL_SEED, .count = 10000, .size = 64},
+        .defaults = {.seed = WL_SEED, .count = 100000, .size = 64},
         .arg = WL_ARG_COUNT,
-        .sweep = {10000, 0},
+        .sweep = {100000, 0},
     },
     {
         .name = "random_sizes",
@@ -202,6 +361,74 @@ const wl_workload_t wl_workloads[] = {
         .defaults = {.seed = WL_SEED, .count = 10000, .size = 4096},
         .arg = WL_ARG_SIZE,
         .sweep = {4096, 0},
+    },
+    {
+        .name = "realloc_double",
+        .run = wl_realloc_double,
+        .help = "slots vectors grown side by side by doubling realloc (16 B .. size)",
+        .scratch_slots = wl_scratch_2slots,
+        .defaults = {.seed = WL_SEED, .count = 100000, .size = 65536, .slots = 64},
+        .arg = WL_ARG_COUNT,
+        .sweep = {100000, 0},
+    },
+    {
+        .name = "bursty",
+        .run = wl_bursty,
+        .help = "bursts of 1..slots mallocs (16..1024 B), each burst freed all at once",
+        .scratch_slots = wl_scratch_slots_field,
+        .defaults = {.seed = WL_SEED, .count = 200000, .min_size = 16, .size_span = 1024,
+                     .slots = 8192},
+        .arg = WL_ARG_COUNT,
+        .sweep = {200000, 0},
+    },
+    {
+        .name = "long_lived",
+        .run = wl_long_lived,
+        .help = "phases of 16..1024 B mallocs; survivors_pct % of each phase live to the end",
+        .scratch_slots = wl_scratch_count,
+        .defaults = {.seed = WL_SEED, .count = 100000, .min_size = 16, .size_span = 1024,
+                     .phases = 10, .survivors_pct = 10},
+        .arg = WL_ARG_COUNT,
+        .sweep = {100000, 0},
+    },
+    {
+        .name = "fragmentation",
+        .run = wl_fragmentation,
+        .help = "interleaved short/long lifetimes punch holes, then slightly larger requests",
+        .scratch_slots = wl_scratch_count,
+        .defaults = {.seed = WL_SEED, .count = 90000, .min_size = 32, .phases = 8},
+        .arg = WL_ARG_COUNT,
+        .sweep = {90000, 0},
+    },
+    {
+        .name = "threaded",
+        .run = wl_threaded,
+        .help = "threads threads, each its own mixed workload (count/threads ops, slots each)",
+        .scratch_slots = wl_scratch_thread_slots,
+        .defaults = {.seed = WL_SEED, .count = 200000, .min_size = 16, .size_span = 1009,
+                     .slots = 5000, .threads = 2},
+        .arg = WL_ARG_COUNT,
+        .sweep = {200000, 0},
+    },
+    {
+        .name = "producer_consumer",
+        .run = wl_producer_consumer,
+        .help = "producers malloc, consumers on other threads free (ring of slots per pair)",
+        .scratch_slots = wl_scratch_pair_slots,
+        .defaults = {.seed = WL_SEED, .count = 100000, .min_size = 16, .size_span = 1024,
+                     .slots = 1024, .threads = 2},
+        .arg = WL_ARG_COUNT,
+        .sweep = {100000, 0},
+    },
+    {
+        .name = "larson",
+        .run = wl_larson,
+        .help = "larson server: threads replace random blocks in tables that rotate per round",
+        .scratch_slots = wl_scratch_thread_slots,
+        .defaults = {.seed = WL_SEED, .count = 200000, .min_size = 16, .size_span = 1009,
+                     .slots = 2000, .threads = 2, .phases = 10},
+        .arg = WL_ARG_COUNT,
+        .sweep = {200000, 0},
     },
     {.name = NULL},
 };

@@ -36,7 +36,12 @@ typedef struct wl_params {
                       realloc_grow: size a buffer grows to */
   size_t min_size; /* random_sizes, mixed: sizes are min_size + r % size_span */
   size_t size_span;
-  size_t slots;    /* mixed: slot table entries */
+  size_t slots;    /* mixed, bursty, realloc_double, threaded, larson:
+                      slot table entries (per thread where threaded) */
+  size_t threads;  /* threaded, producer_consumer, larson: threads (>= 1;
+                      producer_consumer runs max(1, threads/2) pairs) */
+  size_t phases;   /* long_lived, larson, fragmentation: phases or rounds */
+  size_t survivors_pct; /* long_lived: % of a phase's blocks that survive */
   /* Caller-owned pointer table of scratch_cap entries, at least
    * wl_scratch_slots(w, p). NULL (or too small): the workload allocates its
    * own table from libc malloc on every call, and that call is then timed. */
@@ -91,6 +96,39 @@ size_t wl_mixed(const sa_bench_allocator_t *a, const wl_params_t *p);
 /* A buffer grown by realloc in random steps of 1..64 B up to `size`, then
  * freed; repeated until count reallocs have been made. */
 size_t wl_realloc_grow(const sa_bench_allocator_t *a, const wl_params_t *p);
+/* `slots` vectors growing side by side, each by doubling its capacity with
+ * realloc (16, 32, ... up to `size`), freed and restarted when full; count
+ * reallocs in all. */
+size_t wl_realloc_double(const sa_bench_allocator_t *a, const wl_params_t *p);
+/* Bursts of 1..slots allocations (min_size + r % size_span), each burst then
+ * freed all at once (alternately in and against allocation order); count
+ * allocations in all. */
+size_t wl_bursty(const sa_bench_allocator_t *a, const wl_params_t *p);
+/* `phases` phases of count/phases allocations (16..1024 B); at the end of a
+ * phase all but survivors_pct % of that phase's blocks are freed, the
+ * survivors live on to the end. */
+size_t wl_long_lived(const sa_bench_allocator_t *a, const wl_params_t *p);
+/* Hole punching: per phase, allocate interleaved short- and long-lived
+ * blocks, free the short-lived ones (holes between survivors), then
+ * allocate blocks slightly larger than the holes. Sizes grow per phase. */
+size_t wl_fragmentation(const sa_bench_allocator_t *a, const wl_params_t *p);
+
+/* ---- multi-threaded (threaded.c); every thread has its own PRNG stream,
+ * seeded from seed and its index, so each thread's calls are deterministic;
+ * the interleaving between threads is not. ------------------------------- */
+
+/* `threads` threads, each its own mixed workload (count/threads operations on
+ * its own `slots` table). */
+size_t wl_threaded(const sa_bench_allocator_t *a, const wl_params_t *p);
+/* max(1, threads/2) producer/consumer pairs: producers malloc
+ * (min_size + r % size_span) and pass the block through a bounded ring,
+ * consumers free it (every free is on another thread); count blocks in all. */
+size_t wl_producer_consumer(const sa_bench_allocator_t *a, const wl_params_t *p);
+/* Larson-style server: `threads` threads, each owning a table of `slots`
+ * blocks, replace random blocks with new random-size ones; after each of
+ * `phases` rounds the tables rotate between threads, so blocks are freed by
+ * a thread that did not allocate them. count replacements in all. */
+size_t wl_larson(const sa_bench_allocator_t *a, const wl_params_t *p);
 
 #ifdef __cplusplus
 }
