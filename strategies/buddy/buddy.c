@@ -395,13 +395,8 @@ static void bud_walk(sa_heap_t *heap, sa_walker_t visit, void *arg) {
   pthread_mutex_unlock(&h->lock);
 }
 
-#define BUD_EXPECT(cond, message, ptr)            \
-  do {                                            \
-    if (!(cond)) {                                \
-      sa_check_report(&h->base, message, (ptr));  \
-      failures++;                                 \
-    }                                             \
-  } while (0)
+#define BUD_EXPECT(cond, message, ptr) \
+  SA_CHECK_EXPECT(&h->base, failures, cond, message, ptr)
 
 /* One arena: blocks tile it, each aligned to its size with its interior meta
  * bytes clear; the reserved prefix is exactly h->reserved bytes; no free

@@ -407,13 +407,8 @@ static void ff_walk(sa_heap_t *heap, sa_walker_t visit, void *arg) {
   pthread_mutex_unlock(&h->lock);
 }
 
-#define FF_EXPECT(cond, message, ptr)                  \
-  do {                                                 \
-    if (!(cond)) {                                     \
-      sa_check_report(&h->base, message, (ptr));       \
-      failures++;                                      \
-    }                                                  \
-  } while (0)
+#define FF_EXPECT(cond, message, ptr) \
+  SA_CHECK_EXPECT(&h->base, failures, cond, message, ptr)
 
 /* Block list per chunk: tags agree, sizes tile the chunk, no two free
  * neighbours (immediate mode); the free list holds exactly the free blocks. */

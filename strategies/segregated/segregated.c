@@ -443,13 +443,8 @@ static void seg_walk(sa_heap_t *heap, sa_walker_t visit, void *arg) {
   pthread_mutex_unlock(&h->direct_lock);
 }
 
-#define SEG_EXPECT(cond, message, ptr)           \
-  do {                                           \
-    if (!(cond)) {                               \
-      sa_check_report(&h->base, message, (ptr)); \
-      failures++;                                \
-    }                                            \
-  } while (0)
+#define SEG_EXPECT(cond, message, ptr) \
+  SA_CHECK_EXPECT(&h->base, failures, cond, message, ptr)
 
 /* One slab of class cls found on list state: header, bitmap, free list.
  * Adds its live slots to *live. */

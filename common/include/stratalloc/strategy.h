@@ -153,6 +153,15 @@ __attribute__((noreturn, cold)) void sa_fatal_pointer(const char *what, const vo
 /* "stratalloc: check: <strategy>: <message> 0x..." on stderr (no abort). */
 void sa_check_report(const sa_heap_t *heap, const char *message, const void *ptr);
 
+/* In a check function: reports a broken invariant and counts it. */
+#define SA_CHECK_EXPECT(heap, failures, cond, message, ptr) \
+  do {                                                      \
+    if (!(cond)) {                                          \
+      sa_check_report((heap), (message), (ptr));            \
+      (failures)++;                                         \
+    }                                                       \
+  } while (0)
+
 /* alignment: a power of two. */
 static inline size_t sa_align_up(size_t n, size_t alignment) {
   return (n + alignment - 1) & ~(alignment - 1);
