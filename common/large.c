@@ -61,18 +61,8 @@ void *sa_large_realloc(sa_heap_t *heap, sa_segment_t *seg, void *ptr, size_t siz
     errno = ENOMEM;
     return NULL;
   }
-  /* Unregister first: once mremap frees the old range another thread may map
-   * it and register it as its own. */
-  sa_pagemap_set(ptr, 1, NULL);
   sa_segment_t *moved = sa_segment_remap(heap, seg, SA_SEGMENT_HEADER_SIZE + size);
   if (moved == NULL) {
-    sa_pagemap_set(ptr, 1, seg);
-    errno = ENOMEM;
-    return NULL;
-  }
-  if (sa_pagemap_set(moved->user, 1, moved) != 0) {
-    /* Only possible if a page-map node cannot be mapped: nothing to return
-     * the block through, so it stays mapped and counted. */
     errno = ENOMEM;
     return NULL;
   }

@@ -87,14 +87,20 @@ sa_segment_t *sa_segment_of(const void *ptr) { return sa_pagemap_get(ptr); }
 /* Resizes a large object's mapping (mremap may move it), its user pointer
  * right after the header. The segment lock is held across the move:
  * neighbours' links point at the old address until they are fixed. Returns
- * the segment at its new address, or NULL (errno ENOMEM, segment untouched).
- * The caller re-registers the user pointer in the page map. */
+ * the segment at its new address, or NULL (errno ENOMEM, segment untouched),
+ * registered in the page map either way. */
 sa_segment_t *sa_segment_remap(sa_heap_t *heap, sa_segment_t *seg, size_t new_size) {
   new_size = sa_align_up(new_size, sa_os_page_size());
   size_t old_size = seg->size;
   pthread_mutex_lock(&heap->segment_lock);
+  /* The page map changes under the list lock too, so a fork (which holds it)
+   * never sees a listed object it cannot find. Unregister before the move:
+   * once mremap frees the old range another thread may map it. */
+  void *old_user = seg->user;
+  sa_pagemap_set(old_user, 1, NULL);
   sa_segment_t *moved = sa_os_remap(seg, old_size, new_size);
   if (moved == NULL) {
+    sa_pagemap_set(old_user, 1, seg);
     pthread_mutex_unlock(&heap->segment_lock);
     return NULL;
   }
@@ -109,6 +115,9 @@ sa_segment_t *sa_segment_remap(sa_heap_t *heap, sa_segment_t *seg, size_t new_si
   if (moved->prev) moved->prev->next = moved;
   else heap->segments = moved;
   if (moved->next) moved->next->prev = moved;
+  /* Fails only if the OS refuses a 32 KiB page-map node: the object then
+   * stays listed and counted but unfindable, and sa_check names it. */
+  sa_pagemap_set(moved->user, 1, moved);
   if (new_size > old_size) add_mapped(heap, new_size - old_size);
   else __atomic_sub_fetch(&heap->mapped_bytes, old_size - new_size, __ATOMIC_RELAXED);
   pthread_mutex_unlock(&heap->segment_lock);
