@@ -475,7 +475,7 @@ int main(int argc, char **argv) {
   sa_process_heap_p = (process_heap_fn)dlsym(RTLD_DEFAULT, "sa_process_heap");
   sa_stats_write_p = (stats_write_fn)dlsym(RTLD_DEFAULT, "sa_stats_write");
   const char *detected = detect_allocator();
-  calibrate();
+  if (latency) calibrate(); /* 20 ms: only when latencies are sampled */
 
   /* Pass 1: timed. */
   long rss_before = proc_status_kb("VmRSS");
@@ -494,7 +494,8 @@ int main(int argc, char **argv) {
       ops == WL_FAILED || t1 == t0 ? 0.0 : (double)ops * 1e9 / (double)(t1 - t0));
   out("\"rss_before_kb\":%ld,\"peak_rss_kb\":%ld,\"peak_rss_delta_kb\":%ld,", rss_before, hwm,
       hwm >= 0 && rss_before >= 0 ? hwm - rss_before : -1);
-  out("\"timer\":{\"source\":\"%s\",\"ns_per_tick\":%.6f,\"overhead_ns\":%.2f,\"resolution_ns\":%.2f},",
+  if (latency)
+    out("\"timer\":{\"source\":\"%s\",\"ns_per_tick\":%.6f,\"overhead_ns\":%.2f,\"resolution_ns\":%.2f},",
       use_tsc ? "tsc" : "clock_gettime", ns_per_tick, timer_overhead_ticks * ns_per_tick,
       timer_resolution_ticks * ns_per_tick);
 

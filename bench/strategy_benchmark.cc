@@ -18,9 +18,16 @@
 //   peak_mapped_bytes   stratalloc heaps: sa_heap_stats at the end of the run
 //   fragmentation_pct   stratalloc heaps: external fragmentation at the end
 //                       (everything freed: what stays fragmented)
-//   peak_live_fragmentation_pct
-//                       stratalloc heaps: fragmentation at the workload's
-//                       peak live set, from one extra untimed call
+//   peak_live_fragmentation_pct, peak_live_overhead_pct
+//                       stratalloc heaps: fragmentation and memory overhead
+//                       (mapped over allocated) at the workload's peak live
+//                       set, from one extra untimed call
+//   bytes_per_second    stratalloc heaps: usable bytes handed out per second
+//
+// Built with -DSA_BENCH_ONLY_STRATEGY="name" (//bench:benchmark_<name>, one
+// per registered strategy): only that strategy, and the names drop it
+// (<workload>/<arg>), so that two strategies' JSON files compare with
+// /usr/share/benchmark/compare.py benchmarks a.json b.json.
 //
 // The system heap cannot be fresh: it is process-wide and keeps the state
 // earlier benchmarks left (after random_sizes, glibc's realloc_grow runs ~2x
@@ -34,6 +41,9 @@
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
 
+#include <cstdio>
+#include <cstdlib>
+
 #include <string>
 #include <vector>
 
@@ -46,6 +56,7 @@ namespace {
 struct PeakSample {
   sa_heap_t *heap;
   double fragmentation_pct;
+  double overhead_pct;
   bool sampled;
 };
 
@@ -60,6 +71,7 @@ void SampleAtPeak(void *arg) {
   sa_stats_t stats;
   sa_heap_stats(sample->heap, &stats);
   sample->fragmentation_pct = stats.fragmentation_pct;
+  sample->overhead_pct = stats.overhead_pct;
   sample->sampled = true;
 }
 
@@ -109,19 +121,40 @@ void RunWorkload(benchmark::State &state, const wl_workload_t *workload,
     sa_heap_stats(heap, &stats);
     state.counters["peak_mapped_bytes"] = static_cast<double>(stats.peak_mapped_bytes);
     state.counters["fragmentation_pct"] = stats.fragmentation_pct;
+    // Usable bytes handed out during the timed loop: bytes_per_second.
+    state.SetBytesProcessed(static_cast<int64_t>(stats.total_allocated_bytes));
     if (!state.error_occurred()) {
       // Workloads that never hold more than one block have no checkpoint.
-      PeakSample sample{heap, 0.0, false};
+      PeakSample sample{heap, 0.0, 0.0, false};
       params.checkpoint = SampleAtPeak;
       params.checkpoint_arg = &sample;
       workload->run(&allocator, &params);
-      if (sample.sampled) state.counters["peak_live_fragmentation_pct"] = sample.fragmentation_pct;
+      if (sample.sampled) {
+        state.counters["peak_live_fragmentation_pct"] = sample.fragmentation_pct;
+        state.counters["peak_live_overhead_pct"] = sample.overhead_pct;
+      }
     }
     sa_heap_destroy(heap);
   }
 }
 
 int RegisterAll() {
+#ifdef SA_BENCH_ONLY_STRATEGY
+  const sa_strategy_t *only = sa_strategy_find(SA_BENCH_ONLY_STRATEGY);
+  if (only == nullptr) {
+    fprintf(stderr, "strategy_benchmark: %s is not registered\n", SA_BENCH_ONLY_STRATEGY);
+    abort();
+  }
+  for (const wl_workload_t *w = wl_workloads; w->name != nullptr; w++)
+    for (size_t k = 0; k < WL_SWEEP_MAX && w->sweep[k] != 0; k++)
+    {
+      auto *b = benchmark::RegisterBenchmark(w->name, RunWorkload, w, only)->Arg(static_cast<int64_t>(w->sweep[k]));
+      // Threads created inside the workload: the main thread's CPU time
+      // misses their work, so rates use wall-clock time.
+      if (w->defaults.threads > 0) b->UseRealTime();
+    }
+  return 0;
+#endif
   std::vector<const sa_strategy_t *> allocators = {nullptr};  // nullptr: system
   for (size_t i = 0; sa_registry[i] != nullptr; i++) allocators.push_back(sa_registry[i]);
 
@@ -130,8 +163,9 @@ int RegisterAll() {
       for (const sa_strategy_t *s : allocators) {
         std::string name = std::string(w->name) + "/" +
                            (s == nullptr ? sa_bench_system_allocator()->name : sa_strategy_name(s));
-        benchmark::RegisterBenchmark(name.c_str(), RunWorkload, w, s)
-            ->Arg(static_cast<int64_t>(w->sweep[k]));
+        auto *b = benchmark::RegisterBenchmark(name.c_str(), RunWorkload, w, s)
+                      ->Arg(static_cast<int64_t>(w->sweep[k]));
+        if (w->defaults.threads > 0) b->UseRealTime();  // worker threads' time counts
       }
     }
   }
