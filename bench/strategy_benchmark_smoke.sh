@@ -48,7 +48,9 @@ table="$(python3 "$ratio" "$out")"
 echo "$table"
 for allocator in "$@"; do
   # workload | arg | allocator | ns/op | cv | ratio: the ratio cell is a number.
-  if ! grep -Eq "^\| malloc_free_loop +\| 64 +\| $allocator +\| [0-9.]+ +\|[^|]*\| [0-9]+\.[0-9]+ " <<<"$table"; then
+  # Names may hold regex characters ("thread_cache+segregated"): escape them.
+  pattern="$(sed 's/[][\.*^$+?(){}|]/\\&/g' <<<"$allocator")"
+  if ! grep -Eq "^\| malloc_free_loop +\| 64 +\| $pattern +\| [0-9.]+ +\|[^|]*\| [0-9]+\.[0-9]+ " <<<"$table"; then
     echo "FAIL: ratio.py printed no ratio for $allocator" >&2
     fail=1
   fi
