@@ -7,12 +7,12 @@
 
 #include "stratalloc/strategy.h" /* sa_align_up */
 
+/* sa_os_map, sa_os_unmap, sa_os_page_size: declared in strategy.h (strategies
+ * map their metadata with them). size rounded up to pages; alignment 0 or a
+ * power of two >= page size. */
+
 #pragma GCC visibility push(hidden)
 
-size_t sa_os_page_size(void);
-/* size rounded up to pages; alignment 0 or a power of two >= page size. */
-void *sa_os_map(size_t size, size_t alignment);
-void sa_os_unmap(void *addr, size_t size);
 /* Moves or grows a mapping; NULL (mapping untouched) if the OS refuses. */
 void *sa_os_remap(void *addr, size_t old_size, size_t new_size);
 /* Gives the pages back but keeps the range mapped (reads as zero). */

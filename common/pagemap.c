@@ -6,15 +6,17 @@
 
 #include "os.h"
 
-#define PM_PAGE_SHIFT 12
-#define PM_BITS 12
-#define PM_FANOUT (1u << PM_BITS)
+#define PM_PAGE_SHIFT SA_PAGEMAP_PAGE_SHIFT
+#define PM_BITS SA_PAGEMAP_BITS
+#define PM_FANOUT SA_PAGEMAP_FANOUT
 #define PM_ADDR_BITS 48
 
-typedef struct { sa_segment_t *slot[PM_FANOUT]; } pm_leaf_t;
-typedef struct { pm_leaf_t *leaf[PM_FANOUT]; } pm_mid_t;
+typedef sa_pagemap_leaf_t pm_leaf_t;
+typedef sa_pagemap_mid_t pm_mid_t;
 
-static pm_mid_t *pm_root[PM_FANOUT]; /* 32 KiB of BSS, untouched pages free */
+/* 32 KiB of BSS, untouched pages free. Read by sa_segment_of (strategy.h). */
+pm_mid_t *sa_pagemap_root[PM_FANOUT];
+#define pm_root sa_pagemap_root
 static pthread_mutex_t pm_grow_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static inline void pm_split(uintptr_t addr, size_t *i0, size_t *i1, size_t *i2) {
@@ -22,18 +24,6 @@ static inline void pm_split(uintptr_t addr, size_t *i0, size_t *i1, size_t *i2) 
   *i2 = page & (PM_FANOUT - 1);
   *i1 = (page >> PM_BITS) & (PM_FANOUT - 1);
   *i0 = (page >> (2 * PM_BITS)) & (PM_FANOUT - 1);
-}
-
-sa_segment_t *sa_pagemap_get(const void *addr) {
-  uintptr_t a = (uintptr_t)addr;
-  if (SA_UNLIKELY(a >> PM_ADDR_BITS)) return NULL;
-  size_t i0, i1, i2;
-  pm_split(a, &i0, &i1, &i2);
-  pm_mid_t *mid = __atomic_load_n(&pm_root[i0], __ATOMIC_ACQUIRE);
-  if (SA_UNLIKELY(mid == NULL)) return NULL;
-  pm_leaf_t *leaf = __atomic_load_n(&mid->leaf[i1], __ATOMIC_ACQUIRE);
-  if (SA_UNLIKELY(leaf == NULL)) return NULL;
-  return __atomic_load_n(&leaf->slot[i2], __ATOMIC_ACQUIRE);
 }
 
 /* Returns the leaf for addr, mapping missing nodes; NULL on ENOMEM. */

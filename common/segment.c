@@ -82,8 +82,6 @@ void sa_segment_unmap(sa_heap_t *heap, sa_segment_t *seg) {
   sa_os_unmap(seg, size);
 }
 
-sa_segment_t *sa_segment_of(const void *ptr) { return sa_pagemap_get(ptr); }
-
 /* Resizes a large object's mapping (mremap may move it), its user pointer
  * right after the header. The segment lock is held across the move:
  * neighbours' links point at the old address until they are fixed. Returns

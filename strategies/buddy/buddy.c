@@ -503,7 +503,7 @@ static void bud_stats(sa_heap_t *heap, sa_stats_t *stats) {
 }
 
 int sa_buddy_stats(sa_heap_t *heap, sa_buddy_stats_t *out) {
-  if (heap == NULL || heap->strategy != &sa_buddy) return -1;
+  if (heap == NULL || (heap->strategy != &sa_buddy && heap->strategy->backend != &sa_buddy)) return -1;
   bud_heap_t *h = (bud_heap_t *)heap;
   memset(out, 0, sizeof *out);
   out->min_block = (size_t)1 << h->min_order;
@@ -530,7 +530,7 @@ int sa_buddy_stats(sa_heap_t *heap, sa_buddy_stats_t *out) {
 }
 
 size_t sa_buddy_requested_bytes(sa_heap_t *heap) {
-  if (heap == NULL || heap->strategy != &sa_buddy) return 0;
+  if (heap == NULL || (heap->strategy != &sa_buddy && heap->strategy->backend != &sa_buddy)) return 0;
   bud_heap_t *h = (bud_heap_t *)heap;
   pthread_mutex_lock(&h->lock);
   size_t r = h->requested_bytes;

@@ -202,15 +202,11 @@ __attribute__((noreturn, cold)) static void seg_fatal(seg_heap_t *h, seg_class_t
   sa_fatal_pointer(what, p, &h->base);
 }
 
-static inline void *seg_class_alloc(seg_heap_t *h, size_t cls) {
-  seg_class_t *c = &h->classes[cls];
+/* One slot of class cls, c locked; NULL (errno ENOMEM) if no slab. */
+static inline void *seg_take(seg_heap_t *h, seg_class_t *c, size_t cls) {
   const seg_class_info_t *ci = &seg_info[cls];
-  pthread_mutex_lock(&c->lock);
   seg_slab_t *s = c->lists[SEG_PARTIAL];
-  if (SA_UNLIKELY(s == NULL) && (s = seg_refill(h, c, cls)) == NULL) {
-    pthread_mutex_unlock(&c->lock);
-    return NULL; /* errno ENOMEM from the segment layer */
-  }
+  if (SA_UNLIKELY(s == NULL) && (s = seg_refill(h, c, cls)) == NULL) return NULL;
   void *p;
   uint32_t idx;
   if (s->free) {
@@ -232,6 +228,13 @@ static inline void *seg_class_alloc(seg_heap_t *h, size_t cls) {
     seg_push(c, s, SEG_FULL);
   }
   sa_counters_on_alloc(&c->counters, ci->size);
+  return p;
+}
+
+static inline void *seg_class_alloc(seg_heap_t *h, size_t cls) {
+  seg_class_t *c = &h->classes[cls];
+  pthread_mutex_lock(&c->lock);
+  void *p = seg_take(h, c, cls);
   pthread_mutex_unlock(&c->lock);
   return p;
 }
@@ -254,17 +257,9 @@ static inline uint32_t seg_validate(seg_heap_t *h, seg_class_t *c, seg_slab_t *s
   return idx;
 }
 
-static void seg_free(sa_heap_t *heap, sa_segment_t *seg, void *p) {
-  seg_heap_t *h = (seg_heap_t *)heap;
-  if (SA_UNLIKELY(seg->strategy_data != SEG_TAG_SLAB)) {
-    seg_direct_free(h, (seg_direct_t *)seg, p);
-    return;
-  }
-  seg_slab_t *s = (seg_slab_t *)seg;
-  uint32_t cls = s->cls; /* fixed for the slab's life */
-  seg_class_t *c = &h->classes[cls];
-  const seg_class_info_t *ci = &seg_info[cls];
-  pthread_mutex_lock(&c->lock);
+/* Gives slot p of slab s back, c (its class) locked. */
+static inline void seg_put(seg_heap_t *h, seg_class_t *c, seg_slab_t *s, void *p) {
+  const seg_class_info_t *ci = &seg_info[s->cls];
   uint32_t idx = seg_validate(h, c, s, ci, p, "invalid free");
 #ifndef SEG_MEASURE_NO_BITMAP
   s->bitmap[idx >> 6] &= ~((uint64_t)1 << (idx & 63));
@@ -279,7 +274,57 @@ static void seg_free(sa_heap_t *heap, sa_segment_t *seg, void *p) {
     seg_push(c, s, SEG_PARTIAL);
   }
   if (SA_UNLIKELY(s->used == 0)) seg_slab_emptied(h, c, s);
+}
+
+static void seg_free(sa_heap_t *heap, sa_segment_t *seg, void *p) {
+  seg_heap_t *h = (seg_heap_t *)heap;
+  if (SA_UNLIKELY(seg->strategy_data != SEG_TAG_SLAB)) {
+    seg_direct_free(h, (seg_direct_t *)seg, p);
+    return;
+  }
+  seg_slab_t *s = (seg_slab_t *)seg;
+  seg_class_t *c = &h->classes[s->cls]; /* the class is fixed for the slab's life */
+  pthread_mutex_lock(&c->lock);
+  seg_put(h, c, s, p);
   pthread_mutex_unlock(&c->lock);
+}
+
+/* For front-ends (thread_cache): one lock for the whole batch. */
+static size_t seg_malloc_batch(sa_heap_t *heap, size_t size, void **out, size_t n) {
+  seg_heap_t *h = (seg_heap_t *)heap;
+  if (SA_UNLIKELY(size > SEG_SMALL_MAX)) return (out[0] = seg_direct_malloc(h, size, SA_ALIGNMENT)) != NULL;
+  size_t cls = seg_size_class(size), got = 0;
+  seg_class_t *c = &h->classes[cls];
+  pthread_mutex_lock(&c->lock);
+  while (got < n && (out[got] = seg_take(h, c, cls)) != NULL) got++;
+  pthread_mutex_unlock(&c->lock);
+  return got;
+}
+
+/* One lock per run of blocks of the same class. */
+static void seg_free_batch(sa_heap_t *heap, void **ptrs, size_t n) {
+  seg_heap_t *h = (seg_heap_t *)heap;
+  seg_class_t *locked = NULL;
+  for (size_t i = 0; i < n; i++) {
+    void *p = ptrs[i];
+    sa_segment_t *seg = sa_segment_of(p);
+    if (SA_UNLIKELY(seg == NULL || seg->heap != heap || seg->strategy_data != SEG_TAG_SLAB)) {
+      if (locked) pthread_mutex_unlock(&locked->lock);
+      locked = NULL;
+      if (seg == NULL || seg->heap != heap) sa_fatal_pointer("invalid free", p, heap);
+      seg_free(heap, seg, p);
+      continue;
+    }
+    seg_slab_t *s = (seg_slab_t *)seg;
+    seg_class_t *c = &h->classes[s->cls];
+    if (c != locked) {
+      if (locked) pthread_mutex_unlock(&locked->lock);
+      pthread_mutex_lock(&c->lock);
+      locked = c;
+    }
+    seg_put(h, c, s, p);
+  }
+  if (locked) pthread_mutex_unlock(&locked->lock);
 }
 
 static size_t seg_usable_size(sa_heap_t *heap, sa_segment_t *seg, const void *p) {
@@ -320,6 +365,7 @@ static seg_slab_t *seg_refill(seg_heap_t *h, seg_class_t *c, size_t cls) {
   s->capacity = ci->capacity;
   s->start = (char *)s + ci->data_offset;
   s->segment.strategy_data = SEG_TAG_SLAB;
+  s->segment.usable = ci->size; /* every slot one size: front-ends size a free with it */
   c->slabs_mapped++;
   seg_push(c, s, SEG_PARTIAL);
   return s;
@@ -608,6 +654,8 @@ const sa_strategy_t sa_segregated = {
     .realloc = seg_realloc,
     .memalign = seg_memalign,
     .usable_size = seg_usable_size,
+    .malloc_batch = seg_malloc_batch,
+    .free_batch = seg_free_batch,
     .walk = seg_walk,
     .check = seg_check,
     .stats = seg_stats,
@@ -640,7 +688,8 @@ size_t sa_segregated_slab_slots(size_t cls) {
 }
 
 int sa_segregated_class_stats(sa_heap_t *heap, size_t cls, sa_segregated_class_stats_t *out) {
-  if (heap == NULL || out == NULL || heap->strategy != &sa_segregated || cls > SEG_NCLASSES) {
+  if (heap == NULL || out == NULL || (heap->strategy != &sa_segregated && heap->strategy->backend != &sa_segregated) ||
+      cls > SEG_NCLASSES) {
     errno = EINVAL;
     return -1;
   }

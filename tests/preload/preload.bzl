@@ -22,12 +22,16 @@ _PROGRAMS = {
 def sa_preload_tests(strategies):
     """For each strategy: <program>_<strategy> sh_tests and a preload_<strategy> suite.
 
+    Test names use the strategy's Bazel-safe name (xz_thread_cache_segregated
+    for "thread_cache+segregated").
+
     Args:
-      strategies: dict strategy name -> label of its folder's cc_library
-        (STRATEGIES from //strategies:variants.bzl).
+      strategies: dict strategy name -> entry (STRATEGY_INFO from
+        //strategies:variants.bzl: .target, .so).
     """
-    for strategy, label in strategies.items():
-        so = label + ":libsa_" + strategy + ".so"
+    for entry in strategies.values():
+        strategy = entry.target
+        so = entry.so
         tests = []
         for program, (script, size, data, args) in _PROGRAMS.items():
             name = program + "_" + strategy

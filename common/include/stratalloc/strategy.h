@@ -53,6 +53,15 @@ struct sa_strategy {
   void *(*memalign)(sa_heap_t *heap, size_t alignment, size_t size);
   size_t (*usable_size)(sa_heap_t *heap, struct sa_segment *segment, const void *ptr);
 
+  /* Optional, for front-ends that move blocks in batches (NULL: they call
+   * malloc and free per block). malloc_batch: up to n blocks as
+   * malloc(heap, size) would return them, into out; returns how many (0:
+   * errno ENOMEM). free_batch: each of ptrs[0..n) as free(heap,
+   * sa_segment_of(p), p) would, taking each lock once per run of blocks
+   * that share it. */
+  size_t (*malloc_batch)(sa_heap_t *heap, size_t size, void **out, size_t n);
+  void (*free_batch)(sa_heap_t *heap, void **ptrs, size_t n);
+
   /* Introspection over the strategy's own segments (common adds the large
    * objects). Called with no lock held; takes its own locks. */
   void (*walk)(sa_heap_t *heap, sa_walker_t visit, void *arg);
@@ -81,7 +90,11 @@ typedef struct sa_segment {
   uint32_t kind;
   uint32_t magic;
   void *user;                     /* large: the pointer handed out */
-  size_t usable;                  /* large: usable bytes at user */
+  /* large: usable bytes at user. heap: the usable size of every block in the
+   * segment when the strategy makes them all one size (a slab), else 0; set
+   * before the first block is handed out and fixed while any block lives.
+   * Front-ends read it without a lock to size a block on free. */
+  size_t usable;
   uintptr_t strategy_data;        /* free for the strategy */
 } sa_segment_t;
 
@@ -110,6 +123,13 @@ struct sa_heap {
 
   /* Mapping totals, atomics: segments are mapped outside strategy locks. */
   uint64_t mapped_bytes, peak_mapped_bytes, total_mapped_bytes;
+
+  /* A front-end's state when heap->strategy is a front-end over a back-end
+   * (thread_cache+segregated ...): the back-end's create built this heap with
+   * the front-end's vtable as `self`, so every segment and the dispatch in
+   * heap.c point here; the front-end keeps its own state beside it. NULL for
+   * a bare back-end. */
+  void *frontend;
 };
 
 /* Maps a zeroed heap struct of struct_size bytes (sa_heap_t first) and fills
@@ -123,8 +143,34 @@ sa_heap_t *sa_heap_base_create(const sa_strategy_t *strategy, const sa_config_t 
 sa_segment_t *sa_segment_map(sa_heap_t *heap, size_t size, size_t alignment,
                              sa_segment_kind_t kind);
 void sa_segment_unmap(sa_heap_t *heap, sa_segment_t *segment);
-/* The segment that contains ptr, or NULL if no heap of this process owns it. */
-sa_segment_t *sa_segment_of(const void *ptr);
+/* The segment that contains ptr, or NULL if no heap of this process owns it:
+ * the page map (common/pagemap.c), a radix tree over the 36-bit page number
+ * of a 48-bit address, three dependent loads and no lock. Inline because
+ * fast paths (the thread cache's free) call it on every operation. */
+#define SA_PAGEMAP_PAGE_SHIFT 12
+#define SA_PAGEMAP_BITS 12
+#define SA_PAGEMAP_FANOUT (1u << SA_PAGEMAP_BITS)
+typedef struct sa_pagemap_leaf { sa_segment_t *slot[SA_PAGEMAP_FANOUT]; } sa_pagemap_leaf_t;
+typedef struct sa_pagemap_mid { sa_pagemap_leaf_t *leaf[SA_PAGEMAP_FANOUT]; } sa_pagemap_mid_t;
+extern sa_pagemap_mid_t *sa_pagemap_root[SA_PAGEMAP_FANOUT];
+
+static inline sa_segment_t *sa_segment_of(const void *ptr) {
+  uintptr_t page = (uintptr_t)ptr >> SA_PAGEMAP_PAGE_SHIFT;
+  if (__builtin_expect(page >> (3 * SA_PAGEMAP_BITS), 0)) return NULL;
+  sa_pagemap_mid_t *mid =
+      __atomic_load_n(&sa_pagemap_root[page >> (2 * SA_PAGEMAP_BITS)], __ATOMIC_ACQUIRE);
+  if (__builtin_expect(mid == NULL, 0)) return NULL;
+  sa_pagemap_leaf_t *leaf = __atomic_load_n(
+      &mid->leaf[(page >> SA_PAGEMAP_BITS) & (SA_PAGEMAP_FANOUT - 1)], __ATOMIC_ACQUIRE);
+  if (__builtin_expect(leaf == NULL, 0)) return NULL;
+  return __atomic_load_n(&leaf->slot[page & (SA_PAGEMAP_FANOUT - 1)], __ATOMIC_ACQUIRE);
+}
+
+/* OS memory for a strategy's own metadata (not blocks: those live in
+ * segments). Page-rounded, zeroed; NULL with errno ENOMEM (common/os.c). */
+void *sa_os_map(size_t size, size_t alignment);
+void sa_os_unmap(void *addr, size_t size);
+size_t sa_os_page_size(void);
 
 /* ---- counters helpers (call under the strategy's lock) -------------------- */
 

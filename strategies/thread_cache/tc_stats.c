@@ -1,0 +1,189 @@
+/* Stats, walk and check of a thread-cache heap: the back-end's view, less
+ * what the calling thread's own cache holds.
+ *
+ * A block in a cache is allocated as far as the back-end knows. The calling
+ * thread's own bins are free (it hands them out without asking anyone), so
+ * the walk reports them free and the counters leave them out. Another live
+ * thread's bins cannot be read while that thread pops and pushes without a
+ * lock, so they stay allocated to that thread in the walk and the counters
+ * alike until it exits (its cache then goes back to the back-end). Walk and
+ * counters therefore agree whenever the heap is quiescent, with or without
+ * other threads holding caches, and after every other thread has exited they
+ * are exactly the user's view. cached_bytes, cache_hits and cache_misses are
+ * summed over every cache (per-thread counters, read without stopping their
+ * threads). */
+#include <string.h>
+
+#include "strategies/thread_cache/tc.h"
+
+#define TC_RD(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
+
+static uint64_t tc_held_blocks(const tc_counters_t *n) {
+  return TC_RD(n->fills) + TC_RD(n->pushes) - TC_RD(n->pops) - TC_RD(n->flushes);
+}
+static uint64_t tc_held_bytes(const tc_counters_t *n) {
+  return TC_RD(n->fill_bytes) + TC_RD(n->push_bytes) - TC_RD(n->pop_bytes) - TC_RD(n->flush_bytes);
+}
+
+void sa_tc_stats(sa_heap_t *heap, sa_stats_t *s) {
+  tc_heap_t *h = heap->frontend;
+  sa_stats_t be;
+  memset(&be, 0, sizeof be);
+  h->backend->stats(heap, &be);
+  s->total_allocations += be.total_allocations;
+  s->total_frees += be.total_frees;
+  s->total_allocated_bytes += be.total_allocated_bytes;
+  if (!h->enabled) {
+    s->current_allocated_bytes += be.current_allocated_bytes;
+    s->current_blocks += be.current_blocks;
+    s->peak_allocated_bytes += be.peak_allocated_bytes;
+    return;
+  }
+  tc_cache_t *own = tc_cache_peek(h);
+  uint64_t hits = 0, misses = 0, held = 0;
+  int64_t peak = 0;
+  pthread_mutex_lock(&tc_registry_lock);
+  tc_retired_t r = h->retired;
+  for (tc_cache_t *c = h->caches; c != NULL; c = c->next) {
+    uint64_t m = TC_RD(c->n.misses);
+    hits += TC_RD(c->n.pops) - m;
+    misses += m;
+    held += tc_held_bytes(&c->n);
+    peak += TC_RD(c->n.peak);
+  }
+  pthread_mutex_unlock(&tc_registry_lock);
+
+  /* Blocks the caller's cache took from the back-end are not allocations
+   * until popped, nor frees until flushed; so for caches that are gone
+   * (everything flushed). */
+  int64_t alloc_delta = r.alloc_delta, free_delta = r.free_delta, bytes_delta = r.alloc_bytes_delta;
+  uint64_t own_blocks = 0, own_bytes = 0;
+  if (own != NULL) {
+    const tc_counters_t *n = &own->n;
+    alloc_delta += (int64_t)(n->pops - n->fills);
+    free_delta += (int64_t)(n->pushes - n->flushes);
+    bytes_delta += (int64_t)(n->pop_bytes - n->fill_bytes);
+    own_blocks = tc_held_blocks(n);
+    own_bytes = tc_held_bytes(n);
+  }
+  s->total_allocations += (uint64_t)alloc_delta;
+  s->total_frees += (uint64_t)free_delta;
+  s->total_allocated_bytes += (uint64_t)bytes_delta;
+  uint64_t current = be.current_allocated_bytes - own_bytes;
+  s->current_allocated_bytes += current;
+  s->current_blocks += be.current_blocks - own_blocks;
+  /* Each thread's highest live bytes, summed (stats.h: a bound); at least
+   * what is live now, which here includes other threads' caches. */
+  uint64_t peaks = (uint64_t)(peak + r.peak > 0 ? peak + r.peak : 0);
+  s->peak_allocated_bytes += peaks > current ? peaks : current;
+  s->cache_hits += hits + r.hits;
+  s->cache_misses += misses + r.misses;
+  s->cached_bytes += held;
+}
+
+/* ======================================================================== */
+/* Walk                                                                     */
+/* ======================================================================== */
+
+typedef struct tc_walk_ctx {
+  sa_walker_t visit;
+  void *arg;
+  uintptr_t *cached; /* the caller's cached blocks, sorted */
+  size_t n;
+} tc_walk_ctx_t;
+
+static void tc_sort(uintptr_t *a, size_t n) { /* Shell sort: no malloc, no recursion */
+  for (size_t gap = n / 2; gap > 0; gap = gap == 2 ? 1 : gap * 5 / 11) {
+    for (size_t i = gap; i < n; i++) {
+      uintptr_t v = a[i];
+      size_t j = i;
+      for (; j >= gap && a[j - gap] > v; j -= gap) a[j] = a[j - gap];
+      a[j] = v;
+    }
+  }
+}
+
+static int tc_sorted_has(const uintptr_t *a, size_t n, uintptr_t v) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (a[mid] < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < n && a[lo] == v;
+}
+
+static void tc_walk_visit(void *ptr, size_t size, sa_block_state_t state, void *arg) {
+  tc_walk_ctx_t *w = arg;
+  if (state == SA_BLOCK_USED && w->n && tc_sorted_has(w->cached, w->n, (uintptr_t)ptr))
+    state = SA_BLOCK_FREE;
+  w->visit(ptr, size, state, w->arg);
+}
+
+void sa_tc_walk(sa_heap_t *heap, sa_walker_t visit, void *arg) {
+  tc_heap_t *h = heap->frontend;
+  tc_cache_t *own = tc_cache_peek(h);
+  tc_walk_ctx_t w = {visit, arg, NULL, 0};
+  size_t total = 0, map = 0;
+  if (own != NULL)
+    for (size_t b = 0; b < TC_NBINS; b++) total += own->bins[b].count;
+  if (total > 0) {
+    map = total * sizeof(uintptr_t);
+    w.cached = sa_os_map(map, 0);
+  }
+  if (w.cached != NULL) {
+    for (size_t b = 0; b < TC_NBINS; b++)
+      for (void **p = own->bins[b].head; p != NULL && w.n < total; p = (void **)p[0])
+        w.cached[w.n++] = (uintptr_t)p;
+    tc_sort(w.cached, w.n);
+  }
+  h->backend->walk(heap, tc_walk_visit, &w);
+  if (w.cached != NULL) sa_os_unmap(w.cached, map);
+}
+
+/* ======================================================================== */
+/* Check                                                                    */
+/* ======================================================================== */
+
+#define TC_EXPECT(cond, message, ptr)       \
+  do {                                      \
+    if (!(cond)) {                          \
+      sa_check_report(heap, message, (ptr)); \
+      failures++;                           \
+    }                                       \
+  } while (0)
+
+/* The back-end's invariants, then the caller's own bins: each block one of
+ * this heap's, marked, of its bin's size class; lengths match the counts and
+ * the counters. Other threads' bins cannot be read safely (see above). */
+size_t sa_tc_check(sa_heap_t *heap) {
+  tc_heap_t *h = heap->frontend;
+  size_t failures = h->backend->check(heap);
+  tc_cache_t *c = tc_cache_peek(h);
+  if (c == NULL) return failures;
+  uint64_t listed = 0;
+  for (size_t b = 0; b < TC_NBINS; b++) {
+    const tc_bin_t *bin = &c->bins[b];
+    uint32_t n = 0;
+    for (void **p = bin->head; p != NULL; p = (void **)p[0]) {
+      if (++n > bin->count) {
+        TC_EXPECT(0, "thread cache bin longer than its count (cycle?)", bin);
+        break;
+      }
+      sa_segment_t *seg = sa_segment_of(p);
+      if (seg == NULL || seg->heap != heap || seg->kind != SA_SEGMENT_HEAP) {
+        TC_EXPECT(0, "thread cache holds a block of no segment of this heap", p);
+        break; /* its link cannot be trusted */
+      }
+      size_t u = (uint32_t)(uintptr_t)p[1];
+      TC_EXPECT(tc_marked(c, p), "cached block lost its mark", p);
+      TC_EXPECT(u >= 16 && u <= TC_MAX_CACHED && tc_bin_floor(u) == b,
+                "cached block in the wrong bin for its size", p);
+      TC_EXPECT(((uintptr_t)p & (SA_ALIGNMENT - 1)) == 0, "cached block misaligned", p);
+    }
+    TC_EXPECT(n == bin->count, "thread cache bin count disagrees with its list", bin);
+    listed += n;
+  }
+  TC_EXPECT(listed == tc_held_blocks(&c->n), "thread cache counters disagree with its bins", c);
+  return failures;
+}
