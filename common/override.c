@@ -15,7 +15,22 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "stratalloc/stats_env.h"
 #include "stratalloc/strategy.h"
+
+/* A thread-cache strategy (SA_OVERRIDE_THREAD_CACHE, set by variants.bzl)
+ * serves malloc and free from the calling thread's bins inline, before any
+ * call: strategies/thread_cache/tc_fast.h. */
+#ifdef SA_OVERRIDE_THREAD_CACHE
+#include "strategies/thread_cache/tc_fast.h"
+#define OVERRIDE_FAST_MALLOC(size) tc_fast_malloc(size)
+#define OVERRIDE_FAST_FREE(ptr) tc_fast_free(ptr)
+#define OVERRIDE_ANNOUNCE(heap) tc_set_process_heap(heap)
+#else
+#define OVERRIDE_FAST_MALLOC(size) ((void)(size), (void *)0)
+#define OVERRIDE_FAST_FREE(ptr) ((void)(ptr), 0)
+#define OVERRIDE_ANNOUNCE(heap) ((void)(heap))
+#endif
 
 #ifndef SA_OVERRIDE_STRATEGY
 #error "SA_OVERRIDE_STRATEGY names the strategy vtable, e.g. sa_first_fit"
@@ -48,6 +63,7 @@ static __attribute__((noinline, cold)) sa_heap_t *override_heap_create(void) {
         errno = ENOMEM;
         return NULL;
       }
+      OVERRIDE_ANNOUNCE(heap);
       __atomic_store_n(&process_heap, heap, __ATOMIC_RELEASE);
       __atomic_store_n(&process_heap_state, HEAP_READY, __ATOMIC_RELEASE);
       return heap;
@@ -69,16 +85,29 @@ SA_EXPORT sa_heap_t *sa_override_heap(void) { return override_heap(); }
 /* Entry points                                                             */
 /* ======================================================================== */
 
-SA_EXPORT void *malloc(size_t size) {
+/* malloc and free: the fast path (if any) inline, then a tail call, so the
+ * fast path runs without a stack frame. */
+static __attribute__((noinline)) void *override_malloc_slow(size_t size) {
   sa_heap_t *heap = override_heap();
   return SA_LIKELY(heap != NULL) ? sa_malloc(heap, size) : NULL;
 }
 
-SA_EXPORT void free(void *ptr) {
+static __attribute__((noinline)) void override_free_slow(void *ptr) {
   if (ptr == NULL) return;
   int saved = errno;
   sa_free(override_heap(), ptr);
   errno = saved;
+}
+
+SA_EXPORT void *malloc(size_t size) {
+  void *p = OVERRIDE_FAST_MALLOC(size);
+  if (SA_LIKELY(p != NULL)) return p;
+  return override_malloc_slow(size);
+}
+
+SA_EXPORT void free(void *ptr) {
+  if (SA_LIKELY(OVERRIDE_FAST_FREE(ptr))) return;
+  override_free_slow(ptr);
 }
 
 SA_EXPORT void cfree(void *ptr) { free(ptr); }
@@ -214,6 +243,7 @@ static void override_postfork(void) {
 }
 
 __attribute__((constructor)) static void override_init(void) {
-  override_heap();
+  sa_heap_t *heap = override_heap();
   pthread_atfork(override_prefork, override_postfork, override_postfork);
+  sa_stats_env_start(heap); /* SA_STATS=prom:path,...: periodic files */
 }
