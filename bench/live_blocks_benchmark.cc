@@ -32,17 +32,11 @@ void *Touched(void *p) {
 
 void LiveBlocks(benchmark::State &state, const sa_strategy_t *strategy) {
   const size_t live = static_cast<size_t>(state.range(0));
-  sa_bench_allocator_t allocator = *sa_bench_system_allocator();
+  sa_bench_allocator_t allocator;
   sa_heap_t *heap = nullptr;
-  if (strategy != nullptr) {
-    sa_config_t config;
-    sa_config_default(&config);
-    heap = sa_heap_create(strategy, &config);
-    if (heap == nullptr) {
-      state.SkipWithError("sa_heap_create failed");
-      return;
-    }
-    sa_bench_heap_allocator(&allocator, heap);
+  if (sa_bench_allocator_open(&allocator, strategy, &heap) != 0) {
+    state.SkipWithError("sa_heap_create failed");
+    return;
   }
   std::vector<void *> slots(live);
   wl_rng_t rng;

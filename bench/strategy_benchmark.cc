@@ -86,17 +86,11 @@ void RunWorkload(benchmark::State &state, const wl_workload_t *workload,
   params.scratch = scratch.empty() ? nullptr : scratch.data();
   params.scratch_cap = scratch.size();
 
-  sa_bench_allocator_t allocator = *sa_bench_system_allocator();
+  sa_bench_allocator_t allocator;
   sa_heap_t *heap = nullptr;
-  if (strategy != nullptr) {
-    sa_config_t config;
-    sa_config_default(&config);
-    heap = sa_heap_create(strategy, &config);
-    if (heap == nullptr) {
-      state.SkipWithError("sa_heap_create failed");
-      return;
-    }
-    sa_bench_heap_allocator(&allocator, heap);
+  if (sa_bench_allocator_open(&allocator, strategy, &heap) != 0) {
+    state.SkipWithError("sa_heap_create failed");
+    return;
   }
 
   size_t ops = 0;

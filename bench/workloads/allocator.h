@@ -40,6 +40,14 @@ struct sa_heap;
  * //bench/workloads:heap_allocator (which links //common). */
 sa_bench_allocator_t *sa_bench_heap_allocator(sa_bench_allocator_t *out, struct sa_heap *heap);
 
+struct sa_strategy;
+/* What a benchmark run allocates from: the system allocator (strategy NULL,
+ * *heap NULL) or a fresh heap of strategy with the default config (*heap set;
+ * the caller destroys it). Returns 0, or -1 if the heap cannot be created.
+ * Defined in //bench/workloads:heap_allocator. */
+int sa_bench_allocator_open(sa_bench_allocator_t *out, const struct sa_strategy *strategy,
+                            struct sa_heap **heap);
+
 #ifdef __cplusplus
 }
 #endif

@@ -18,3 +18,18 @@ sa_bench_allocator_t *sa_bench_heap_allocator(sa_bench_allocator_t *out, struct 
   out->realloc = heap_realloc;
   return out;
 }
+
+int sa_bench_allocator_open(sa_bench_allocator_t *out, const struct sa_strategy *strategy,
+                            struct sa_heap **heap) {
+  *heap = NULL;
+  if (strategy == NULL) {
+    *out = *sa_bench_system_allocator();
+    return 0;
+  }
+  sa_config_t config;
+  sa_config_default(&config); /* benchmarks ignore SA_CONF: runs compare */
+  *heap = sa_heap_create(strategy, &config);
+  if (*heap == NULL) return -1;
+  sa_bench_heap_allocator(out, *heap);
+  return 0;
+}
