@@ -1,6 +1,7 @@
 /* The sa_ API: argument checks and everything derivable once (calloc,
  * realloc by copy, the aligned variants), large objects routed to large.c,
  * and the rest dispatched to the heap's strategy. */
+#define _GNU_SOURCE /* PTHREAD_MUTEX_ADAPTIVE_NP */
 #include <errno.h>
 #include <string.h>
 
@@ -13,6 +14,14 @@
 /* Heaps                                                                    */
 /* ======================================================================== */
 
+void sa_mutex_init(pthread_mutex_t *mutex) {
+  pthread_mutexattr_t attr;
+  pthread_mutexattr_init(&attr);
+  pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
+  pthread_mutex_init(mutex, &attr);
+  pthread_mutexattr_destroy(&attr);
+}
+
 sa_heap_t *sa_heap_base_create(const sa_strategy_t *strategy, const sa_config_t *config,
                                size_t struct_size) {
   size_t map_size = sa_align_up(struct_size, sa_os_page_size());
@@ -23,7 +32,7 @@ sa_heap_t *sa_heap_base_create(const sa_strategy_t *strategy, const sa_config_t 
   else sa_config_from_env(&heap->config);
   heap->heap_map_size = map_size;
   heap->small_limit = heap->config.mmap_threshold;
-  pthread_mutex_init(&heap->segment_lock, NULL);
+  sa_mutex_init(&heap->segment_lock);
   return heap;
 }
 
@@ -39,6 +48,7 @@ void sa_heap_destroy(sa_heap_t *heap) {
   if (heap == NULL) return;
   heap->strategy->destroy(heap);
   while (heap->segments) sa_segment_unmap(heap, heap->segments);
+  sa_segment_cache_purge(heap);
   pthread_mutex_destroy(&heap->segment_lock);
   sa_os_unmap(heap, heap->heap_map_size);
 }

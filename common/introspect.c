@@ -48,6 +48,7 @@ static void heap_counters(sa_heap_t *heap, sa_stats_t *s) {
   heap->strategy->stats(heap, s);
   pthread_mutex_lock(&heap->segment_lock);
   sa_heap_counters_t large = heap->large;
+  s->segment_cache_bytes = heap->segment_cache.cached_bytes;
   pthread_mutex_unlock(&heap->segment_lock);
   /* The peak is a sum of per-part peaks: an upper bound (stats.h). */
   sa_counters_export(&large, s);
@@ -78,6 +79,7 @@ void sa_heap_stats(sa_heap_t *heap, sa_stats_t *s) {
 size_t sa_check(sa_heap_t *heap) {
   size_t failures = heap->strategy->check(heap);
   failures += sa_large_check(heap);
+  failures += sa_segment_cache_check(heap);
   sa_stats_t s;
   heap_counters(heap, &s);
   sa_heap_info_t info;

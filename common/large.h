@@ -9,6 +9,7 @@
 #ifndef STRATALLOC_COMMON_LARGE_H
 #define STRATALLOC_COMMON_LARGE_H
 
+#include "segment.h"
 #include "stratalloc/strategy.h"
 
 #pragma GCC visibility push(hidden)
@@ -21,11 +22,6 @@ void *sa_large_realloc(sa_heap_t *heap, sa_segment_t *seg, void *ptr, size_t siz
 void sa_large_walk(sa_heap_t *heap, sa_walker_t visit, void *arg);
 /* Verifies the large list against the page map; returns failures. */
 size_t sa_large_check(sa_heap_t *heap);
-
-/* segment.c internals shared with large.c */
-sa_segment_t *sa_segment_register(sa_heap_t *heap, void *mem, size_t size,
-                                  sa_segment_kind_t kind);
-sa_segment_t *sa_segment_remap(sa_heap_t *heap, sa_segment_t *seg, size_t new_size);
 
 #pragma GCC visibility pop
 

@@ -6,26 +6,29 @@
 
 #include "os.h"
 #include "pagemap.h"
+#include "segment.h"
 #include "stratalloc/strategy.h"
 
 #define SEGMENT_MAGIC 0x5a5e6d01u
 
-static void add_mapped(sa_heap_t *heap, size_t size) {
+/* from_os: new from the OS (counted in total_mapped_bytes); 0: back from the
+ * segment cache, counted once already. */
+static void add_mapped(sa_heap_t *heap, size_t size, int from_os) {
   uint64_t now = __atomic_add_fetch(&heap->mapped_bytes, size, __ATOMIC_RELAXED);
-  __atomic_add_fetch(&heap->total_mapped_bytes, size, __ATOMIC_RELAXED);
+  if (from_os) __atomic_add_fetch(&heap->total_mapped_bytes, size, __ATOMIC_RELAXED);
   uint64_t peak = __atomic_load_n(&heap->peak_mapped_bytes, __ATOMIC_RELAXED);
   while (now > peak && !__atomic_compare_exchange_n(&heap->peak_mapped_bytes, &peak, now, 1,
                                                     __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
   }
 }
 
-static void link_segment(sa_heap_t *heap, sa_segment_t *seg) {
+static void link_segment(sa_heap_t *heap, sa_segment_t *seg, int from_os) {
   pthread_mutex_lock(&heap->segment_lock);
   seg->prev = NULL;
   seg->next = heap->segments;
   if (heap->segments) heap->segments->prev = seg;
   heap->segments = seg;
-  add_mapped(heap, seg->size);
+  add_mapped(heap, seg->size, from_os);
   /* Under the same lock as the list: a fork (which holds this lock) never
    * sees a large object listed but not counted. */
   if (seg->kind == SA_SEGMENT_LARGE) sa_counters_on_alloc(&heap->large, seg->usable);
@@ -42,8 +45,8 @@ static void unlink_segment(sa_heap_t *heap, sa_segment_t *seg) {
   pthread_mutex_unlock(&heap->segment_lock);
 }
 
-sa_segment_t *sa_segment_register(sa_heap_t *heap, void *mem, size_t size,
-                                  sa_segment_kind_t kind) {
+static sa_segment_t *segment_register(sa_heap_t *heap, void *mem, size_t size,
+                                      sa_segment_kind_t kind, int from_os) {
   sa_segment_t *seg = mem;
   seg->heap = heap;
   seg->size = size;
@@ -52,8 +55,17 @@ sa_segment_t *sa_segment_register(sa_heap_t *heap, void *mem, size_t size,
   /* Large objects are only ever looked up by the pointer handed out, which
    * large.c registers; heap segments register every page. */
   if (kind == SA_SEGMENT_HEAP && sa_pagemap_set(seg, size, seg) != 0) return NULL;
-  link_segment(heap, seg);
+  link_segment(heap, seg, from_os);
   return seg;
+}
+
+sa_segment_t *sa_segment_register(sa_heap_t *heap, void *mem, size_t size,
+                                  sa_segment_kind_t kind) {
+  return segment_register(heap, mem, size, kind, 1);
+}
+
+sa_segment_t *sa_segment_reregister(sa_heap_t *heap, void *mem, size_t size) {
+  return segment_register(heap, mem, size, SA_SEGMENT_HEAP, 0);
 }
 
 sa_segment_t *sa_segment_map(sa_heap_t *heap, size_t size, size_t alignment,
@@ -73,12 +85,16 @@ sa_segment_t *sa_segment_map(sa_heap_t *heap, size_t size, size_t alignment,
   return seg;
 }
 
-void sa_segment_unmap(sa_heap_t *heap, sa_segment_t *seg) {
+void sa_segment_unregister(sa_heap_t *heap, sa_segment_t *seg) {
   unlink_segment(heap, seg);
-  size_t size = seg->size;
-  if (seg->kind == SA_SEGMENT_HEAP) sa_pagemap_set(seg, size, NULL);
+  if (seg->kind == SA_SEGMENT_HEAP) sa_pagemap_set(seg, seg->size, NULL);
   else sa_pagemap_set(seg->user, 1, NULL);
   seg->magic = 0;
+}
+
+void sa_segment_unmap(sa_heap_t *heap, sa_segment_t *seg) {
+  size_t size = seg->size;
+  sa_segment_unregister(heap, seg);
   sa_os_unmap(seg, size);
 }
 
@@ -116,7 +132,7 @@ sa_segment_t *sa_segment_remap(sa_heap_t *heap, sa_segment_t *seg, size_t new_si
   /* Fails only if the OS refuses a 32 KiB page-map node: the object then
    * stays listed and counted but unfindable, and sa_check names it. */
   sa_pagemap_set(moved->user, 1, moved);
-  if (new_size > old_size) add_mapped(heap, new_size - old_size);
+  if (new_size > old_size) add_mapped(heap, new_size - old_size, 1);
   else __atomic_sub_fetch(&heap->mapped_bytes, old_size - new_size, __ATOMIC_RELAXED);
   pthread_mutex_unlock(&heap->segment_lock);
   return moved;

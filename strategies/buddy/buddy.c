@@ -545,7 +545,7 @@ size_t sa_buddy_requested_bytes(sa_heap_t *heap) {
 static sa_heap_t *bud_create(const sa_strategy_t *self, const sa_config_t *config) {
   bud_heap_t *h = (bud_heap_t *)sa_heap_base_create(self, config, sizeof(bud_heap_t));
   if (h == NULL) return NULL;
-  pthread_mutex_init(&h->lock, NULL);
+  sa_mutex_init(&h->lock);
   const sa_config_t *c = &h->base.config;
   h->min_order = bud_ceil_log2(c->min_block_size < 32 ? 32 : c->min_block_size);
   h->max_order = bud_ceil_log2(c->mmap_threshold);

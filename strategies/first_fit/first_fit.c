@@ -479,7 +479,7 @@ static void ff_stats(sa_heap_t *heap, sa_stats_t *stats) {
 static sa_heap_t *ff_create(const sa_strategy_t *self, const sa_config_t *config) {
   ff_heap_t *h = (ff_heap_t *)sa_heap_base_create(self, config, sizeof(ff_heap_t));
   if (h == NULL) return NULL;
-  pthread_mutex_init(&h->lock, NULL);
+  sa_mutex_init(&h->lock);
   h->min_block = (h->base.config.min_block_size + 15) & ~(size_t)15;
   if (h->min_block < FF_MIN_BLOCK) h->min_block = FF_MIN_BLOCK;
   h->aggressive = h->base.config.enable_aggressive_coalescing != 0;

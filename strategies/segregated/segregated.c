@@ -358,9 +358,11 @@ static seg_slab_t *seg_refill(seg_heap_t *h, seg_class_t *c, size_t cls) {
   }
   const seg_class_info_t *ci = &seg_info[cls];
   /* Lock order: class lock, then the heap's segment lock (inside). */
-  s = (seg_slab_t *)sa_segment_map(&h->base, ci->slab_bytes, 0, SA_SEGMENT_HEAP);
+  int zeroed;
+  s = (seg_slab_t *)sa_segment_take(&h->base, ci->slab_bytes, &zeroed);
   if (s == NULL) return NULL;
-  /* Fresh pages are zero: bitmap clear, no free list. */
+  /* A reused slab: clear what a fresh (zero) one starts with. */
+  if (!zeroed) memset((char *)s + sizeof s->segment, 0, ci->data_offset - sizeof s->segment);
   s->cls = (uint32_t)cls;
   s->capacity = ci->capacity;
   s->start = (char *)s + ci->data_offset;
@@ -381,7 +383,7 @@ static void seg_slab_emptied(seg_heap_t *h, seg_class_t *c, seg_slab_t *s) {
     return;
   }
   c->slabs_unmapped++;
-  sa_segment_unmap(&h->base, &s->segment);
+  sa_segment_release(&h->base, &s->segment);
 }
 
 /* ---- direct objects: one segment each ------------------------------------ */
@@ -619,8 +621,8 @@ static sa_heap_t *seg_create(const sa_strategy_t *self, const sa_config_t *confi
   seg_heap_t *h = (seg_heap_t *)sa_heap_base_create(self, config, sizeof(seg_heap_t));
   if (h == NULL) return NULL;
   h->retain_empty = h->base.config.retain_empty_slabs;
-  pthread_mutex_init(&h->direct_lock, NULL);
-  for (size_t cls = 0; cls < SEG_NCLASSES; cls++) pthread_mutex_init(&h->classes[cls].lock, NULL);
+  sa_mutex_init(&h->direct_lock);
+  for (size_t cls = 0; cls < SEG_NCLASSES; cls++) sa_mutex_init(&h->classes[cls].lock);
   return &h->base;
 }
 

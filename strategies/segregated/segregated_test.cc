@@ -171,6 +171,7 @@ TEST_F(SegregatedTest, EveryClassBoundaryGetsItsClass) {
 
 TEST_F(SegregatedTest, SlabFullAndEmptyTransitions) {
   cfg_.retain_empty_slabs = 1;
+  cfg_.segment_cache_bytes = 0;  // a slab past the retained one is unmapped at once
   sa_heap_t* h = Create();
   ASSERT_NE(h, nullptr);
   const size_t cls = sa_segregated_size_class(100);  // 112
@@ -234,6 +235,7 @@ class ReturnPolicyTest : public SegregatedTest, public ::testing::WithParamInter
 TEST_P(ReturnPolicyTest, EmptySlabsBeyondTheRetainedOnesGoBackToTheOs) {
   const size_t retain = GetParam();
   cfg_.retain_empty_slabs = retain;
+  cfg_.segment_cache_bytes = 0;  // no heap-wide segment cache behind the class
   sa_heap_t* h = Create();
   ASSERT_NE(h, nullptr);
   const uint64_t base = Mapped(h);
@@ -254,6 +256,73 @@ TEST_P(ReturnPolicyTest, EmptySlabsBeyondTheRetainedOnesGoBackToTheOs) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Retain, ReturnPolicyTest, ::testing::Values(0, 1, 3, 100));
+
+// Slabs past the retained ones go to the heap's segment cache
+// (common/segment_cache.c): still mapped, reused by any class whose slabs
+// have the same size, given back to the OS past segment_cache_bytes or
+// after segment_decay_ms.
+TEST_F(SegregatedTest, ReleasedSlabsAreReusedThenDecayToTheOs) {
+  cfg_.retain_empty_slabs = 0;
+  cfg_.segment_cache_bytes = 64 << 20;
+  cfg_.segment_decay_ms = 60 * 1000;  // nothing decays during the test
+  sa_heap_t* h = Create();
+  ASSERT_NE(h, nullptr);
+  const size_t a = sa_segregated_size_class(1000), b = sa_segregated_size_class(48);
+  ASSERT_EQ(sa_segregated_slab_bytes(a), sa_segregated_slab_bytes(b));
+  const size_t slab = sa_segregated_slab_bytes(a), nslabs = 6;
+  const uint64_t base = Mapped(h);
+  std::vector<void*> ptrs;
+  for (size_t i = 0; i < nslabs * sa_segregated_slab_slots(a); i++) ptrs.push_back(sa_malloc(h, 1000));
+  sa_stats_t st;
+  sa_heap_stats(h, &st);
+  const uint64_t total = st.total_mapped_bytes;
+  for (void* p : ptrs) sa_free(h, p);
+  ptrs.clear();
+  sa_heap_stats(h, &st);
+  EXPECT_EQ(st.segment_cache_bytes, nslabs * slab);
+  EXPECT_EQ(Mapped(h) - base, nslabs * slab) << "released slabs stay mapped in the cache";
+  EXPECT_EQ(ClassStats(h, a).slabs_unmapped, nslabs);
+  EXPECT_EQ(sa_check(h), 0u);
+
+  // Another class with the same slab size takes them back: nothing new mapped.
+  for (size_t i = 0; i < nslabs * sa_segregated_slab_slots(b); i++) {
+    void* p = sa_malloc(h, 48);
+    ASSERT_NE(p, nullptr);
+    memset(p, 0xab, 48);
+    ptrs.push_back(p);
+  }
+  sa_heap_stats(h, &st);
+  EXPECT_EQ(st.segment_cache_bytes, 0u);
+  EXPECT_EQ(st.total_mapped_bytes, total) << "a cached slab was not reused";
+  EXPECT_EQ(ClassStats(h, b).slabs_mapped, nslabs);
+  EXPECT_EQ(sa_check(h), 0u);
+  for (void* p : ptrs) sa_free(h, p);
+
+  // Over segment_cache_bytes the whole cache goes back at once.
+  cfg_.segment_cache_bytes = 3 * slab;
+  h = Create();
+  ASSERT_NE(h, nullptr);
+  const uint64_t base2 = Mapped(h);
+  ptrs.clear();
+  for (size_t i = 0; i < nslabs * sa_segregated_slab_slots(a); i++) ptrs.push_back(sa_malloc(h, 1000));
+  for (void* p : ptrs) sa_free(h, p);
+  sa_heap_stats(h, &st);
+  EXPECT_LE(st.segment_cache_bytes, 3 * slab);
+  EXPECT_EQ(Mapped(h) - base2, st.segment_cache_bytes);
+  EXPECT_EQ(sa_check(h), 0u);
+
+  // segment_decay_ms 0: a release gives back what was released before it.
+  cfg_.segment_cache_bytes = 64 << 20;
+  cfg_.segment_decay_ms = 0;
+  h = Create();
+  ASSERT_NE(h, nullptr);
+  ptrs.clear();
+  for (size_t i = 0; i < nslabs * sa_segregated_slab_slots(a); i++) ptrs.push_back(sa_malloc(h, 1000));
+  for (void* p : ptrs) sa_free(h, p);
+  sa_heap_stats(h, &st);
+  EXPECT_LE(st.segment_cache_bytes, slab);
+  EXPECT_EQ(sa_check(h), 0u);
+}
 
 TEST_F(SegregatedTest, DestroyReturnsEverything) {
   sa_heap_t* h = sa_heap_create(&sa_segregated, &cfg_);

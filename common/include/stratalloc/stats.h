@@ -29,6 +29,7 @@ extern "C" {
   X(mapped_bytes, gauge, "bytes currently mapped from the OS")                   \
   X(peak_mapped_bytes, gauge, "highest mapped_bytes seen")                       \
   X(total_mapped_bytes, counter, "bytes ever mapped from the OS")               \
+  X(segment_cache_bytes, gauge, "released segment bytes kept for reuse (in mapped_bytes)") \
   X(large_allocations, counter, "allocations above mmap_threshold")              \
   X(current_large_bytes, gauge, "usable bytes of live large allocations")        \
   X(free_bytes, gauge, "bytes in free blocks (from a walk)")                     \

@@ -107,6 +107,19 @@ typedef struct sa_heap_counters {
   uint64_t current_bytes, peak_bytes, current_blocks;
 } sa_heap_counters_t;
 
+/* Address space a heap keeps between segments' lives (segment_cache.c):
+ * released segments by size in pages, and an untouched reserve to carve
+ * new ones from. */
+#define SA_SEGMENT_CACHE_MAX ((size_t)1024 * 1024)
+#define SA_SEGMENT_CACHE_PAGES (SA_SEGMENT_CACHE_MAX >> 12)
+typedef struct sa_segment_cache {
+  struct sa_span *released[SA_SEGMENT_CACHE_PAGES + 1];
+  uint64_t cached_bytes;   /* bytes in released[] (resident, in mapped_bytes) */
+  uint64_t reused, purged_bytes; /* segments served from released[]; bytes unmapped */
+  uint64_t decay_checked_ms;
+  char *reserve, *reserve_end;
+} sa_segment_cache_t;
+
 struct sa_heap {
   const sa_strategy_t *strategy;
   sa_config_t config;
@@ -121,6 +134,8 @@ struct sa_heap {
   sa_segment_t *segments;          /* every segment of this heap */
   sa_heap_counters_t large;        /* large objects, under segment_lock */
 
+  sa_segment_cache_t segment_cache; /* common/segment_cache.c, under segment_lock */
+
   /* Mapping totals, atomics: segments are mapped outside strategy locks. */
   uint64_t mapped_bytes, peak_mapped_bytes, total_mapped_bytes;
 
@@ -131,6 +146,11 @@ struct sa_heap {
    * a bare back-end. */
   void *frontend;
 };
+
+/* Initialises a strategy lock. Adaptive (spins briefly before it sleeps):
+ * allocator critical sections last tens of nanoseconds, far less than the
+ * futex sleep and wake-up a plain mutex pays under contention. */
+void sa_mutex_init(pthread_mutex_t *mutex);
 
 /* Maps a zeroed heap struct of struct_size bytes (sa_heap_t first) and fills
  * the header. config NULL: defaults + SA_CONF. NULL with errno ENOMEM. */
@@ -143,6 +163,23 @@ sa_heap_t *sa_heap_base_create(const sa_strategy_t *strategy, const sa_config_t 
 sa_segment_t *sa_segment_map(sa_heap_t *heap, size_t size, size_t alignment,
                              sa_segment_kind_t kind);
 void sa_segment_unmap(sa_heap_t *heap, sa_segment_t *segment);
+/* For a strategy that cycles same-size segments (slabs) and initialises its
+ * own header: a heap segment of size bytes (page-rounded, page-aligned)
+ * from the heap's segment cache when it holds one of that size, its bytes
+ * past the sa_segment_t then as its last user left them (*zeroed = 0), else
+ * carved from a reserve mapped ahead or mapped (*zeroed = 1, all zero).
+ * Registered like sa_segment_map. NULL, errno ENOMEM. */
+sa_segment_t *sa_segment_take(sa_heap_t *heap, size_t size, int *zeroed);
+/* Unregisters a segment from sa_segment_take and keeps its memory for the
+ * next take of that size; it goes back to the OS after
+ * config.segment_decay_ms, or with the whole cache when the cache passes
+ * config.segment_cache_bytes. */
+void sa_segment_release(sa_heap_t *heap, sa_segment_t *segment);
+/* Gives every cached byte and the reserve back to the OS (destroy). */
+void sa_segment_cache_purge(sa_heap_t *heap);
+/* sa_check's part: the cache's lists agree with its byte count and none of
+ * its spans is in the page map. Returns failures (reported). */
+size_t sa_segment_cache_check(sa_heap_t *heap);
 /* The segment that contains ptr, or NULL if no heap of this process owns it:
  * the page map (common/pagemap.c), a radix tree over the 36-bit page number
  * of a 48-bit address, three dependent loads and no lock. Inline because

@@ -1,0 +1,245 @@
+/* The segment cache: address space a heap keeps between its segments' lives,
+ * so that a strategy that cycles same-size segments (segregated's slabs)
+ * does not pay an mmap and a munmap, two page-table walks and a TLB
+ * shootdown every time. Two sources, both under heap->segment_lock:
+ *
+ *   released   segments given back by sa_segment_release: their pages are
+ *              resident and dirty; one LIFO list per size in pages
+ *              (released[pages]), counted in mapped_bytes and in
+ *              segment_cache_bytes.
+ *   reserve    one untouched mapping that new segments are carved from in
+ *              address order (zero, not resident, not counted); it grows
+ *              with the heap, so a heap of N segments makes O(log N) mmaps.
+ *
+ * Released memory goes back to the OS (as jemalloc's dirty decay, without
+ * a background thread): a span released more than config.segment_decay_ms
+ * ago is unmapped by the next take or release that looks (at most four
+ * times per decay period), and when the cache passes
+ * config.segment_cache_bytes all of it goes at once. Either way the spans
+ * leave sorted by address, neighbours in one munmap. A heap that stops
+ * calling the allocator keeps its cache until the next call or destroy.
+ *
+ * Only page-aligned segments up to SA_SEGMENT_CACHE_MAX come from here;
+ * anything else (and a cache of 0 bytes) maps and unmaps directly. */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "os.h"
+#include "pagemap.h"
+#include "segment.h"
+#include "stratalloc/strategy.h"
+
+#define RESERVE_MIN ((size_t)256 * 1024)
+#define RESERVE_MAX ((size_t)4 * 1024 * 1024)
+
+/* A released span, the link written into its own first bytes. */
+typedef struct sa_span {
+  struct sa_span *next;
+  size_t size;
+  uint64_t released_ms; /* CLOCK_MONOTONIC_COARSE */
+} sa_span_t;
+
+/* vDSO: no system call, no allocation. */
+static uint64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static inline size_t span_pages(size_t size) { return size >> SA_PAGEMAP_PAGE_SHIFT; }
+
+static int cacheable(const sa_heap_t *heap, size_t size) {
+  return heap->config.segment_cache_bytes != 0 && size <= SA_SEGMENT_CACHE_MAX &&
+         sa_os_page_size() == ((size_t)1 << SA_PAGEMAP_PAGE_SHIFT);
+}
+
+/* ---- the reserve ----------------------------------------------------------- */
+
+/* Called with segment_lock held. A fresh range of size bytes carved from the
+ * reserve, which is replaced (its untouched rest unmapped) when too small. */
+static void *reserve_take(sa_heap_t *heap, size_t size) {
+  sa_segment_cache_t *sc = &heap->segment_cache;
+  if ((size_t)(sc->reserve_end - sc->reserve) < size) {
+    size_t want = __atomic_load_n(&heap->mapped_bytes, __ATOMIC_RELAXED) / 4;
+    if (want < RESERVE_MIN) want = RESERVE_MIN;
+    if (want > RESERVE_MAX) want = RESERVE_MAX;
+    want = (want / size) * size;
+    if (want < size) want = size;
+    char *mem = sa_os_map(want, 0);
+    if (mem == NULL && want > size) mem = sa_os_map(want = size, 0);
+    if (mem == NULL) return NULL;
+    sa_os_unmap(sc->reserve, (size_t)(sc->reserve_end - sc->reserve));
+    sc->reserve = mem;
+    sc->reserve_end = mem + want;
+  }
+  void *p = sc->reserve;
+  sc->reserve += size;
+  return p;
+}
+
+/* ---- released spans -------------------------------------------------------- */
+
+/* Sorts a list by address (merge sort, no allocation). */
+static sa_span_t *spans_sort(sa_span_t *list) {
+  if (list == NULL || list->next == NULL) return list;
+  sa_span_t *slow = list, *fast = list->next;
+  while (fast && fast->next) {
+    slow = slow->next;
+    fast = fast->next->next;
+  }
+  sa_span_t *right = slow->next;
+  slow->next = NULL;
+  sa_span_t *a = spans_sort(list), *b = spans_sort(right), head, *tail = &head;
+  while (a && b) {
+    if (a < b) tail->next = a, a = a->next;
+    else tail->next = b, b = b->next;
+    tail = tail->next;
+  }
+  tail->next = a ? a : b;
+  return head.next;
+}
+
+/* Called with segment_lock held: the released spans released at or before
+ * `before` (ms; UINT64_MAX: all) back to the OS, address-adjacent ones in
+ * one munmap. */
+static void released_purge(sa_heap_t *heap, uint64_t before) {
+  sa_segment_cache_t *sc = &heap->segment_cache;
+  sa_span_t *old = NULL;
+  size_t bytes = 0;
+  for (size_t i = 0; i <= SA_SEGMENT_CACHE_PAGES; i++) {
+    sa_span_t **link = &sc->released[i];
+    while (*link) {
+      sa_span_t *s = *link;
+      if (s->released_ms > before) {
+        link = &s->next;
+        continue;
+      }
+      *link = s->next;
+      s->next = old;
+      old = s;
+      bytes += s->size;
+    }
+  }
+  if (old == NULL) return;
+  old = spans_sort(old);
+  while (old) {
+    char *start = (char *)old;
+    char *end = start + old->size;
+    old = old->next;
+    while (old && (char *)old == end) {
+      end += old->size;
+      old = old->next;
+    }
+    sa_os_unmap(start, (size_t)(end - start));
+  }
+  __atomic_sub_fetch(&heap->mapped_bytes, bytes, __ATOMIC_RELAXED);
+  sc->cached_bytes -= bytes;
+  sc->purged_bytes += bytes;
+}
+
+/* Called with segment_lock held by take and release: decays the cache. */
+static void released_decay(sa_heap_t *heap) {
+  sa_segment_cache_t *sc = &heap->segment_cache;
+  if (sc->cached_bytes == 0) return;
+  uint64_t decay = heap->config.segment_decay_ms, now = now_ms();
+  if (now - sc->decay_checked_ms < decay / 4) return;
+  sc->decay_checked_ms = now;
+  if (now >= decay) released_purge(heap, now - decay);
+}
+
+/* ---- the API ----------------------------------------------------------------- */
+
+sa_segment_t *sa_segment_take(sa_heap_t *heap, size_t size, int *zeroed) {
+  size = sa_align_up(size, sa_os_page_size());
+  if (!cacheable(heap, size)) {
+    *zeroed = 1;
+    return sa_segment_map(heap, size, 0, SA_SEGMENT_HEAP);
+  }
+  sa_segment_cache_t *sc = &heap->segment_cache;
+  pthread_mutex_lock(&heap->segment_lock);
+  sa_span_t *s = sc->released[span_pages(size)];
+  void *mem;
+  if (s != NULL) {
+    sc->released[span_pages(size)] = s->next;
+    sc->cached_bytes -= size;
+    /* Still in mapped_bytes as cached; registering counts it as in use. */
+    __atomic_sub_fetch(&heap->mapped_bytes, size, __ATOMIC_RELAXED);
+    sc->reused++;
+    mem = s;
+    *zeroed = 0;
+  } else {
+    mem = reserve_take(heap, size);
+    if (mem == NULL && sc->cached_bytes != 0) {
+      released_purge(heap, UINT64_MAX); /* address space is short: give back what we keep */
+      mem = reserve_take(heap, size);
+    }
+    *zeroed = 1;
+  }
+  released_decay(heap);
+  pthread_mutex_unlock(&heap->segment_lock);
+  if (mem == NULL) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  /* A stale header must not be seen through the page map before the
+   * strategy sets its fields (front-ends read seg->usable without a lock). */
+  if (!*zeroed) memset(mem, 0, SA_SEGMENT_HEADER_SIZE);
+  sa_segment_t *seg = *zeroed ? sa_segment_register(heap, mem, size, SA_SEGMENT_HEAP)
+                              : sa_segment_reregister(heap, mem, size);
+  if (seg == NULL) {
+    sa_os_unmap(mem, size);
+    errno = ENOMEM;
+  }
+  return seg;
+}
+
+void sa_segment_release(sa_heap_t *heap, sa_segment_t *seg) {
+  size_t size = seg->size;
+  if (seg->kind != SA_SEGMENT_HEAP || !cacheable(heap, size)) {
+    sa_segment_unmap(heap, seg);
+    return;
+  }
+  sa_segment_unregister(heap, seg);
+  sa_segment_cache_t *sc = &heap->segment_cache;
+  sa_span_t *s = (sa_span_t *)seg;
+  s->size = size;
+  s->released_ms = now_ms();
+  pthread_mutex_lock(&heap->segment_lock);
+  s->next = sc->released[span_pages(size)];
+  sc->released[span_pages(size)] = s;
+  sc->cached_bytes += size;
+  __atomic_add_fetch(&heap->mapped_bytes, size, __ATOMIC_RELAXED);
+  if (sc->cached_bytes > heap->config.segment_cache_bytes) released_purge(heap, UINT64_MAX);
+  else released_decay(heap);
+  pthread_mutex_unlock(&heap->segment_lock);
+}
+
+void sa_segment_cache_purge(sa_heap_t *heap) {
+  pthread_mutex_lock(&heap->segment_lock);
+  released_purge(heap, UINT64_MAX);
+  sa_segment_cache_t *sc = &heap->segment_cache;
+  sa_os_unmap(sc->reserve, (size_t)(sc->reserve_end - sc->reserve));
+  sc->reserve = sc->reserve_end = NULL;
+  pthread_mutex_unlock(&heap->segment_lock);
+}
+
+/* ---- check ------------------------------------------------------------------- */
+
+size_t sa_segment_cache_check(sa_heap_t *heap) {
+  sa_segment_cache_t *sc = &heap->segment_cache;
+  size_t failures = 0, bytes = 0;
+  pthread_mutex_lock(&heap->segment_lock);
+  for (size_t i = 0; i <= SA_SEGMENT_CACHE_PAGES; i++) {
+    for (sa_span_t *s = sc->released[i]; s; s = s->next) {
+      bytes += s->size;
+      SA_CHECK_EXPECT(heap, failures, span_pages(s->size) == i, "cached span on the wrong size list", s);
+      SA_CHECK_EXPECT(heap, failures, sa_pagemap_get(s) == NULL && sa_pagemap_get((char *)s + s->size - 1) == NULL,
+                      "cached span still in the page map", s);
+    }
+  }
+  SA_CHECK_EXPECT(heap, failures, bytes == sc->cached_bytes, "segment cache bytes disagree with its lists", NULL);
+  SA_CHECK_EXPECT(heap, failures, sc->reserve <= sc->reserve_end, "segment reserve inverted", sc->reserve);
+  pthread_mutex_unlock(&heap->segment_lock);
+  return failures;
+}
