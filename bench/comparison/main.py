@@ -46,7 +46,7 @@ DETECTED = {"glibc": "glibc", "jemalloc": "jemalloc", "tcmalloc": "tcmalloc", "m
 
 # Operations per run where a workload's own default (sized for Google
 # Benchmark iterations) is too short for a process-level measurement.
-DRIVER_COUNTS = {"malloc_free_loop": 2000000, "realloc_grow": 400000}
+DRIVER_COUNTS = {"malloc_free_loop": 2000000, "malloc_free_loop_mt": 4000000, "realloc_grow": 400000}
 QUICK_SCALE = 0.3
 QUICK_REPETITIONS = 3
 

@@ -130,6 +130,14 @@ size_t wl_producer_consumer(const sa_bench_allocator_t *a, const wl_params_t *p)
  * a thread that did not allocate them. count replacements in all. */
 size_t wl_larson(const sa_bench_allocator_t *a, const wl_params_t *p);
 
+/* ---- parallel (parallel.c): a single-thread workload on `threads` threads
+ * at once, each its own share (count / threads operations, seed + index),
+ * started together. ---------------------------------------------------------- */
+size_t wl_malloc_free_loop_mt(const sa_bench_allocator_t *a, const wl_params_t *p);
+size_t wl_sequential_mt(const sa_bench_allocator_t *a, const wl_params_t *p);
+size_t wl_random_sizes_mt(const sa_bench_allocator_t *a, const wl_params_t *p);
+size_t wl_mixed_mt(const sa_bench_allocator_t *a, const wl_params_t *p);
+
 #ifdef __cplusplus
 }
 #endif

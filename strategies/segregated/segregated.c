@@ -289,30 +289,76 @@ static void seg_free(sa_heap_t *heap, sa_segment_t *seg, void *p) {
   pthread_mutex_unlock(&c->lock);
 }
 
-/* For front-ends (thread_cache): one lock for the whole batch. */
-static size_t seg_malloc_batch(sa_heap_t *heap, size_t size, void **out, size_t n) {
+/* Marks slots [from, from + k) live. */
+static inline void seg_bits_set(uint64_t *bitmap, uint32_t from, uint32_t k) {
+  while (k) {
+    uint32_t bit = from & 63, take = 64 - bit < k ? 64 - bit : k;
+    bitmap[from >> 6] |= (take == 64 ? ~(uint64_t)0 : (((uint64_t)1 << take) - 1)) << bit;
+    from += take;
+    k -= take;
+  }
+}
+
+/* For front-ends (thread_cache): n blocks of class cls under one lock. A
+ * slab's never-used tail is handed out as a run (bitmap and counters in
+ * bulk, no slot touched); freed slots one by one. */
+static size_t seg_malloc_batch(sa_heap_t *heap, size_t size, void **out, size_t n, size_t *usable) {
   seg_heap_t *h = (seg_heap_t *)heap;
-  if (SA_UNLIKELY(size > SEG_SMALL_MAX)) return (out[0] = seg_direct_malloc(h, size, SA_ALIGNMENT)) != NULL;
+  if (SA_UNLIKELY(size > SEG_SMALL_MAX)) {
+    out[0] = seg_direct_malloc(h, size, SA_ALIGNMENT);
+    if (out[0] == NULL) return 0;
+    *usable = ((seg_direct_t *)sa_segment_of(out[0]))->usable;
+    return 1;
+  }
   size_t cls = seg_size_class(size), got = 0;
+  const seg_class_info_t *ci = &seg_info[cls];
   seg_class_t *c = &h->classes[cls];
+  *usable = ci->size;
   pthread_mutex_lock(&c->lock);
-  while (got < n && (out[got] = seg_take(h, c, cls)) != NULL) got++;
+  while (got < n) {
+    seg_slab_t *s = c->lists[SEG_PARTIAL];
+    if (s == NULL || s->free != NULL) {
+      if ((out[got] = seg_take(h, c, cls)) == NULL) break;
+      got++;
+      continue;
+    }
+    uint32_t k = s->capacity - s->bump;
+    if (k > n - got) k = (uint32_t)(n - got);
+    char *p = s->start + (size_t)s->bump * ci->size;
+    for (uint32_t i = 0; i < k; i++, p += ci->size) out[got + i] = p;
+    seg_bits_set(s->bitmap, s->bump, k);
+    s->bump += k;
+    s->used += k;
+    got += k;
+    c->counters.allocations += k;
+    c->counters.allocated_bytes += (uint64_t)k * ci->size;
+    c->counters.current_blocks += k;
+    c->counters.current_bytes += (uint64_t)k * ci->size;
+    if (c->counters.current_bytes > c->counters.peak_bytes) c->counters.peak_bytes = c->counters.current_bytes;
+    if (s->used == ci->capacity) {
+      seg_unlink(c, s);
+      seg_push(c, s, SEG_FULL);
+    }
+  }
   pthread_mutex_unlock(&c->lock);
   return got;
 }
 
-/* One lock per run of blocks of the same class. */
+/* One lock per run of blocks of the same class; one page-map lookup per
+ * run of blocks of the same slab. */
 static void seg_free_batch(sa_heap_t *heap, void **ptrs, size_t n) {
   seg_heap_t *h = (seg_heap_t *)heap;
   seg_class_t *locked = NULL;
+  sa_segment_t *seg = NULL;
   for (size_t i = 0; i < n; i++) {
     void *p = ptrs[i];
-    sa_segment_t *seg = sa_segment_of(p);
+    if (seg == NULL || (uintptr_t)p - (uintptr_t)seg >= seg->size) seg = sa_segment_of(p);
     if (SA_UNLIKELY(seg == NULL || seg->heap != heap || seg->strategy_data != SEG_TAG_SLAB)) {
       if (locked) pthread_mutex_unlock(&locked->lock);
       locked = NULL;
       if (seg == NULL || seg->heap != heap) sa_fatal_pointer("invalid free", p, heap);
       seg_free(heap, seg, p);
+      seg = NULL; /* a direct segment is gone */
       continue;
     }
     seg_slab_t *s = (seg_slab_t *)seg;
@@ -322,6 +368,7 @@ static void seg_free_batch(sa_heap_t *heap, void **ptrs, size_t n) {
       pthread_mutex_lock(&c->lock);
       locked = c;
     }
+    if (SA_UNLIKELY(s->used == 1)) seg = NULL; /* this free may release the slab */
     seg_put(h, c, s, p);
   }
   if (locked) pthread_mutex_unlock(&locked->lock);

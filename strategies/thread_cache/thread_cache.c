@@ -73,8 +73,9 @@ void sa_tc_free(sa_heap_t *heap, sa_segment_t *seg, void *ptr) {
 
 /* Takes up to n blocks of size bytes from the back-end into out: one batch
  * call (one lock) when it has malloc_batch. */
-static size_t tc_take(tc_heap_t *h, size_t size, void **out, size_t n) {
-  if (h->backend->malloc_batch) return h->backend->malloc_batch(h->heap, size, out, n);
+static size_t tc_take(tc_heap_t *h, size_t size, void **out, size_t n, size_t *usable) {
+  if (h->backend->malloc_batch) return h->backend->malloc_batch(h->heap, size, out, n, usable);
+  *usable = 0; /* each block's own */
   size_t got = 0;
   while (got < n && (out[got] = h->backend->malloc(h->heap, size)) != NULL) got++;
   return got;
@@ -102,12 +103,13 @@ static void *tc_refill(tc_heap_t *h, tc_cache_t *c, size_t req) {
   /* No more than half of what the bin may hold. */
   uint32_t half = c->bins[req].limit / 2;
   for (uint32_t want = c->fill_threshold < half ? c->fill_threshold : (half ? half : 1); want > 0;) {
-    size_t got = tc_take(h, size, batch, want < TC_BATCH ? want : TC_BATCH);
+    size_t batch_usable;
+    size_t got = tc_take(h, size, batch, want < TC_BATCH ? want : TC_BATCH, &batch_usable);
+    uint64_t got_bytes = 0;
     for (size_t i = 0; i < got; i++) {
       void **p = batch[i];
-      size_t u = tc_block_usable(h, sa_segment_of(p), p);
-      TC_ADD(c->n.fills, 1);
-      TC_ADD(c->n.fill_bytes, u);
+      size_t u = batch_usable ? batch_usable : tc_block_usable(h, sa_segment_of(p), p);
+      got_bytes += u;
       size_t b = u <= TC_MAX_CACHED ? tc_bin_floor(u) : TC_NBINS;
       if (b < lowest) lowest = b;
       if (first == NULL) {
@@ -127,6 +129,8 @@ static void *tc_refill(tc_heap_t *h, tc_cache_t *c, size_t req) {
       bin->head = p;
       bin->count++;
     }
+    TC_ADD(c->n.fills, got);
+    TC_ADD(c->n.fill_bytes, got_bytes);
     if (nback) tc_give(h, back, nback);
     nback = 0;
     if (got < (want < TC_BATCH ? want : TC_BATCH)) break; /* out of memory: what we have */
@@ -155,16 +159,17 @@ void tc_flush(tc_cache_t *c, tc_bin_t *b) {
   void *batch[TC_BATCH];
   while (b->count > keep) {
     size_t n = 0;
+    uint64_t bytes = 0;
     while (b->count > keep && n < TC_BATCH) {
       void **p = b->head;
       b->head = (void **)p[0];
       b->count--;
-      size_t u = (uint32_t)(uintptr_t)p[1];
+      bytes += (uint32_t)(uintptr_t)p[1];
       p[1] = NULL;
-      TC_ADD(c->n.flushes, 1);
-      TC_ADD(c->n.flush_bytes, u);
       batch[n++] = p;
     }
+    TC_ADD(c->n.flushes, n);
+    TC_ADD(c->n.flush_bytes, bytes);
     tc_give(h, batch, n);
   }
 }

@@ -56,10 +56,11 @@ struct sa_strategy {
   /* Optional, for front-ends that move blocks in batches (NULL: they call
    * malloc and free per block). malloc_batch: up to n blocks as
    * malloc(heap, size) would return them, into out; returns how many (0:
-   * errno ENOMEM). free_batch: each of ptrs[0..n) as free(heap,
-   * sa_segment_of(p), p) would, taking each lock once per run of blocks
-   * that share it. */
-  size_t (*malloc_batch)(sa_heap_t *heap, size_t size, void **out, size_t n);
+   * errno ENOMEM) and sets *usable to their usable size (a back-end
+   * implements it only where one request size gets blocks of one size).
+   * free_batch: each of ptrs[0..n) as free(heap, sa_segment_of(p), p)
+   * would, taking each lock once per run of blocks that share it. */
+  size_t (*malloc_batch)(sa_heap_t *heap, size_t size, void **out, size_t n, size_t *usable);
   void (*free_batch)(sa_heap_t *heap, void **ptrs, size_t n);
 
   /* Introspection over the strategy's own segments (common adds the large
