@@ -8,8 +8,11 @@
  *                                                         min(lowest set bit of size, 4096)
  *
  * A slot is free or live; bit i of the bitmap is set while slot i is live.
- * Slots [bump, capacity) have never been handed out; freed slots form a LIFO
- * list threaded through their first word. free(p) arrives with the slab
+ * Slots [bump, capacity) have never been handed out. Freed slots below bump
+ * ("holes") are found in the bitmap, lowest first, from `hint` on: nothing
+ * reads or writes a free slot's memory, so a slot freed by another core
+ * costs no cache miss to hand out again (a free list threaded through the
+ * slots would chase one cross-core miss per block). free(p) arrives with the slab
  * already found by common (the page map); the slot is
  * (p - start) * magic >> 32, exact for slot starts (see seg_slot), and p is a
  * slot start iff slot * size == p - start.
@@ -44,7 +47,8 @@ typedef struct seg_slab {
   sa_segment_t segment;         /* must be first: the page map points here */
   struct seg_slab *next, *prev; /* the class's list for state */
   char *start;                  /* slot 0 */
-  void *free;                   /* freed slots, LIFO, link in the slot's first word */
+  uint32_t hint;                /* no hole below bitmap word `hint` */
+  uint32_t pad0_;
   uint32_t cls, capacity;
   uint32_t used;  /* live slots */
   uint32_t bump;  /* slots >= bump were never handed out */
@@ -202,39 +206,81 @@ __attribute__((noreturn, cold)) static void seg_fatal(seg_heap_t *h, seg_class_t
   sa_fatal_pointer(what, p, &h->base);
 }
 
-/* One slot of class cls, c locked; NULL (errno ENOMEM) if no slab. */
-static inline void *seg_take(seg_heap_t *h, seg_class_t *c, size_t cls) {
-  const seg_class_info_t *ci = &seg_info[cls];
-  seg_slab_t *s = c->lists[SEG_PARTIAL];
-  if (SA_UNLIKELY(s == NULL) && (s = seg_refill(h, c, cls)) == NULL) return NULL;
-  void *p;
-  uint32_t idx;
-  if (s->free) {
-    p = s->free;
-    s->free = *(void **)p;
-#ifdef SA_DEBUG
-    if (s->free && seg_slot(s, ci, s->free) >= s->bump) seg_fatal(h, c, "corrupted free list", p);
-#endif
-    idx = seg_slot(s, ci, p);
-  } else {
-    idx = s->bump++;
-    p = s->start + (size_t)idx * ci->size;
+/* Marks slots [from, from + k) live. */
+static inline void seg_bits_set(uint64_t *bitmap, uint32_t from, uint32_t k) {
+  while (k) {
+    uint32_t bit = from & 63, take = 64 - bit < k ? 64 - bit : k;
+    bitmap[from >> 6] |= (take == 64 ? ~(uint64_t)0 : (((uint64_t)1 << take) - 1)) << bit;
+    from += take;
+    k -= take;
   }
-#ifndef SEG_MEASURE_NO_BITMAP
-  s->bitmap[idx >> 6] |= (uint64_t)1 << (idx & 63);
-#endif
-  if (SA_UNLIKELY(++s->used == ci->capacity)) {
+}
+
+/* Hands out up to max slots of s (c locked) into out, the holes lowest
+ * first, then the never-used tail; bitmap, live count and the class
+ * counters in bulk. Returns how many; no slot's memory is touched. */
+static inline uint32_t seg_take_from(seg_class_t *c, seg_slab_t *s, const seg_class_info_t *ci,
+                                     void **out, uint32_t max) {
+  uint32_t k = 0;
+  if (s->used < s->bump) { /* holes below bump: the lowest is at or after hint */
+    uint32_t w = s->hint;
+    for (; k < max && s->used + k < s->bump; w++) {
+      uint64_t free_bits = ~s->bitmap[w];
+      uint32_t first = w * 64;
+      if (first + 64 > s->bump) free_bits &= ((uint64_t)1 << (s->bump - first)) - 1;
+      uint64_t taken = 0;
+      while (free_bits && k < max) {
+        uint32_t bit = (uint32_t)__builtin_ctzll(free_bits);
+        free_bits &= free_bits - 1;
+        taken |= (uint64_t)1 << bit;
+        out[k++] = s->start + (size_t)(first + bit) * ci->size;
+      }
+      s->bitmap[w] |= taken;
+      if (free_bits) break; /* w still has holes */
+    }
+    s->hint = w;
+  }
+  if (k < max && s->used + k == s->bump && s->bump < s->capacity) { /* the tail, as a run */
+    uint32_t run = s->capacity - s->bump;
+    if (run > max - k) run = max - k;
+    char *p = s->start + (size_t)s->bump * ci->size;
+    for (uint32_t i = 0; i < run; i++, p += ci->size) out[k + i] = p;
+    seg_bits_set(s->bitmap, s->bump, run);
+    s->bump += run;
+    k += run;
+  }
+  s->used += k;
+  c->counters.allocations += k;
+  c->counters.allocated_bytes += (uint64_t)k * ci->size;
+  c->counters.current_blocks += k;
+  c->counters.current_bytes += (uint64_t)k * ci->size;
+  if (c->counters.current_bytes > c->counters.peak_bytes) c->counters.peak_bytes = c->counters.current_bytes;
+  if (SA_UNLIKELY(s->used == ci->capacity)) {
     seg_unlink(c, s);
     seg_push(c, s, SEG_FULL);
   }
-  sa_counters_on_alloc(&c->counters, ci->size);
-  return p;
+  return k;
+}
+
+/* Up to n slots of class cls into out, c locked; fewer (errno ENOMEM) only
+ * when no slab could be had. */
+static inline size_t seg_take(seg_heap_t *h, seg_class_t *c, size_t cls, void **out, size_t n) {
+  const seg_class_info_t *ci = &seg_info[cls];
+  size_t got = 0;
+  while (got < n) {
+    seg_slab_t *s = c->lists[SEG_PARTIAL];
+    if (SA_UNLIKELY(s == NULL) && (s = seg_refill(h, c, cls)) == NULL) break;
+    size_t want = n - got;
+    got += seg_take_from(c, s, ci, out + got, want > UINT32_MAX ? UINT32_MAX : (uint32_t)want);
+  }
+  return got;
 }
 
 static inline void *seg_class_alloc(seg_heap_t *h, size_t cls) {
   seg_class_t *c = &h->classes[cls];
+  void *p = NULL;
   pthread_mutex_lock(&c->lock);
-  void *p = seg_take(h, c, cls);
+  seg_take(h, c, cls, &p, 1);
   pthread_mutex_unlock(&c->lock);
   return p;
 }
@@ -251,9 +297,7 @@ static inline uint32_t seg_validate(seg_heap_t *h, seg_class_t *c, seg_slab_t *s
                                     const seg_class_info_t *ci, const void *p, const char *what) {
   uint32_t idx = seg_slot(s, ci, p);
   if (SA_UNLIKELY(idx >= s->bump)) seg_fatal(h, c, what, p);
-#ifndef SEG_MEASURE_NO_BITMAP
   if (SA_UNLIKELY(!seg_live(s, idx))) seg_fatal(h, c, "double free", p);
-#endif
   return idx;
 }
 
@@ -261,13 +305,8 @@ static inline uint32_t seg_validate(seg_heap_t *h, seg_class_t *c, seg_slab_t *s
 static inline void seg_put(seg_heap_t *h, seg_class_t *c, seg_slab_t *s, void *p) {
   const seg_class_info_t *ci = &seg_info[s->cls];
   uint32_t idx = seg_validate(h, c, s, ci, p, "invalid free");
-#ifndef SEG_MEASURE_NO_BITMAP
   s->bitmap[idx >> 6] &= ~((uint64_t)1 << (idx & 63));
-#else
-  (void)idx;
-#endif
-  *(void **)p = s->free;
-  s->free = p;
+  if ((idx >> 6) < s->hint) s->hint = idx >> 6;
   sa_counters_on_free(&c->counters, ci->size);
   if (SA_UNLIKELY(s->used-- == ci->capacity)) {
     seg_unlink(c, s);
@@ -289,19 +328,9 @@ static void seg_free(sa_heap_t *heap, sa_segment_t *seg, void *p) {
   pthread_mutex_unlock(&c->lock);
 }
 
-/* Marks slots [from, from + k) live. */
-static inline void seg_bits_set(uint64_t *bitmap, uint32_t from, uint32_t k) {
-  while (k) {
-    uint32_t bit = from & 63, take = 64 - bit < k ? 64 - bit : k;
-    bitmap[from >> 6] |= (take == 64 ? ~(uint64_t)0 : (((uint64_t)1 << take) - 1)) << bit;
-    from += take;
-    k -= take;
-  }
-}
 
-/* For front-ends (thread_cache): n blocks of class cls under one lock. A
- * slab's never-used tail is handed out as a run (bitmap and counters in
- * bulk, no slot touched); freed slots one by one. */
+/* For front-ends (thread_cache): n blocks of one class under one lock,
+ * found in slab bitmaps (no block touched), counted in bulk. */
 static size_t seg_malloc_batch(sa_heap_t *heap, size_t size, void **out, size_t n, size_t *usable) {
   seg_heap_t *h = (seg_heap_t *)heap;
   if (SA_UNLIKELY(size > SEG_SMALL_MAX)) {
@@ -310,36 +339,11 @@ static size_t seg_malloc_batch(sa_heap_t *heap, size_t size, void **out, size_t 
     *usable = ((seg_direct_t *)sa_segment_of(out[0]))->usable;
     return 1;
   }
-  size_t cls = seg_size_class(size), got = 0;
-  const seg_class_info_t *ci = &seg_info[cls];
+  size_t cls = seg_size_class(size);
   seg_class_t *c = &h->classes[cls];
-  *usable = ci->size;
+  *usable = seg_info[cls].size;
   pthread_mutex_lock(&c->lock);
-  while (got < n) {
-    seg_slab_t *s = c->lists[SEG_PARTIAL];
-    if (s == NULL || s->free != NULL) {
-      if ((out[got] = seg_take(h, c, cls)) == NULL) break;
-      got++;
-      continue;
-    }
-    uint32_t k = s->capacity - s->bump;
-    if (k > n - got) k = (uint32_t)(n - got);
-    char *p = s->start + (size_t)s->bump * ci->size;
-    for (uint32_t i = 0; i < k; i++, p += ci->size) out[got + i] = p;
-    seg_bits_set(s->bitmap, s->bump, k);
-    s->bump += k;
-    s->used += k;
-    got += k;
-    c->counters.allocations += k;
-    c->counters.allocated_bytes += (uint64_t)k * ci->size;
-    c->counters.current_blocks += k;
-    c->counters.current_bytes += (uint64_t)k * ci->size;
-    if (c->counters.current_bytes > c->counters.peak_bytes) c->counters.peak_bytes = c->counters.current_bytes;
-    if (s->used == ci->capacity) {
-      seg_unlink(c, s);
-      seg_push(c, s, SEG_FULL);
-    }
-  }
+  size_t got = seg_take(h, c, cls, out, n);
   pthread_mutex_unlock(&c->lock);
   return got;
 }
@@ -541,7 +545,7 @@ static void seg_walk(sa_heap_t *heap, sa_walker_t visit, void *arg) {
 #define SEG_EXPECT(cond, message, ptr) \
   SA_CHECK_EXPECT(&h->base, failures, cond, message, ptr)
 
-/* One slab of class cls found on list state: header, bitmap, free list.
+/* One slab of class cls found on list state: header, bitmap, hint.
  * Adds its live slots to *live. */
 static size_t seg_check_slab(seg_heap_t *h, size_t cls, uint32_t state, seg_slab_t *s,
                              uint64_t *live) {
@@ -579,22 +583,19 @@ static size_t seg_check_slab(seg_heap_t *h, size_t cls, uint32_t state, seg_slab
     case SEG_FULL: SEG_EXPECT(s->used == s->capacity, "full slab is not full", s); break;
     default: SEG_EXPECT(s->used == 0, "empty slab holds live slots", s); break;
   }
-  /* Free list: exactly the freed slots below bump, each a clear bit, no
-   * cycle (bounded walk). */
-  uint64_t expect = s->used <= s->bump ? s->bump - s->used : 0, listed = 0;
-  for (void *f = s->free; f; f = *(void **)f) {
-    uint32_t idx = seg_slot(s, ci, f);
-    if (idx >= s->bump) {
-      SEG_EXPECT(0, "free list entry is not a handed-out slot", f);
-      break;
-    }
-    SEG_EXPECT(!seg_live(s, idx), "live slot on the free list", f);
-    if (++listed > expect) {
-      SEG_EXPECT(0, "free list longer than the freed slots (cycle?)", s);
+  /* Hint: below it every slot under bump is live, so the lowest hole is at
+   * or after it. */
+  SEG_EXPECT(s->hint <= (s->capacity + 63) / 64, "slab hint past the bitmap", s);
+  for (uint32_t w = 0; w < s->hint && w < (s->capacity + 63) / 64; w++) {
+    uint32_t first = w * 64;
+    uint64_t below_bump = first + 64 <= s->bump ? ~(uint64_t)0
+                          : s->bump <= first    ? 0
+                                                : ((uint64_t)1 << (s->bump - first)) - 1;
+    if ((s->bitmap[w] & below_bump) != below_bump) {
+      SEG_EXPECT(0, "free slot below the slab hint", s);
       break;
     }
   }
-  SEG_EXPECT(listed == expect, "free list and bitmap disagree on freed slots", s);
   *live += s->used;
   return failures;
 }
