@@ -49,6 +49,12 @@ _OVERRIDE_COPTS = [
     "-Wno-missing-attributes",
 ]
 
+# Link flags of every preloadable .so: the toolchain adds -lstdc++ -lm after
+# -no-as-needed; as-needed drops them (nothing here is C++), so LD_PRELOAD
+# does not load and relocate libstdc++ into every program (about 2% of a
+# short run's time was the loader resolving its symbols).
+SA_SHARED_LINKOPTS = ["-Wl,--as-needed"]
+
 def _override_targets(entry, library, malloc_name, defines = []):
     native.cc_library(
         name = malloc_name,
@@ -62,6 +68,7 @@ def _override_targets(entry, library, malloc_name, defines = []):
     native.cc_binary(
         name = "libsa_" + entry.target + ".so",
         linkshared = True,
+        linkopts = SA_SHARED_LINKOPTS,
         deps = [":" + malloc_name],
         visibility = ["//visibility:public"],
     )
