@@ -398,8 +398,9 @@ static size_t seg_usable_size(sa_heap_t *heap, sa_segment_t *seg, const void *p)
 /* Slow path: slabs in and out                                              */
 /* ======================================================================== */
 
-/* Called by seg_class_alloc, c locked, no partial slab: reuses a retained
- * empty slab, else maps a new one. Returns the slab, now partial. */
+/* Called by seg_take, c locked, no partial slab: reuses a retained empty
+ * slab, else takes one from the segment cache (dropping c's lock meanwhile).
+ * Returns the slab, now partial. */
 static seg_slab_t *seg_refill(seg_heap_t *h, seg_class_t *c, size_t cls) {
   seg_slab_t *s = c->lists[SEG_EMPTY];
   if (s) {
@@ -408,17 +409,24 @@ static seg_slab_t *seg_refill(seg_heap_t *h, seg_class_t *c, size_t cls) {
     return s;
   }
   const seg_class_info_t *ci = &seg_info[cls];
-  /* Lock order: class lock, then the heap's segment lock (inside). */
+  /* The segment cache's work (its lock, the page map, now and then an
+   * mmap) runs without the class lock, which other threads' fills and
+   * flushes of this class are waiting for. The slab is on no list until
+   * the lock is back, so nothing else can see it half-made. */
+  pthread_mutex_unlock(&c->lock);
   int zeroed;
   s = (seg_slab_t *)sa_segment_take(&h->base, ci->slab_bytes, &zeroed);
+  if (s != NULL) {
+    /* A reused slab: clear what a fresh (zero) one starts with. */
+    if (!zeroed) memset((char *)s + sizeof s->segment, 0, ci->data_offset - sizeof s->segment);
+    s->cls = (uint32_t)cls;
+    s->capacity = ci->capacity;
+    s->start = (char *)s + ci->data_offset;
+    s->segment.strategy_data = SEG_TAG_SLAB;
+    s->segment.usable = ci->size; /* every slot one size: front-ends size a free with it */
+  }
+  pthread_mutex_lock(&c->lock);
   if (s == NULL) return NULL;
-  /* A reused slab: clear what a fresh (zero) one starts with. */
-  if (!zeroed) memset((char *)s + sizeof s->segment, 0, ci->data_offset - sizeof s->segment);
-  s->cls = (uint32_t)cls;
-  s->capacity = ci->capacity;
-  s->start = (char *)s + ci->data_offset;
-  s->segment.strategy_data = SEG_TAG_SLAB;
-  s->segment.usable = ci->size; /* every slot one size: front-ends size a free with it */
   c->slabs_mapped++;
   seg_push(c, s, SEG_PARTIAL);
   return s;

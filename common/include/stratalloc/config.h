@@ -24,7 +24,7 @@ extern "C" {
     "first_fit, buddy: empty chunks or arenas kept mapped for reuse")            \
   X(size, retain_empty_slabs, 1, 0, 1 << 20,                                     \
     "segregated: empty slabs kept mapped per size class; more go back to the OS") \
-  X(size, segment_cache_bytes, 64 * 1024 * 1024, 0, (size_t)1 << 40,             \
+  X(size, segment_cache_bytes, (size_t)1 << 30, 0, (size_t)1 << 40,               \
     "released slab bytes a heap keeps for reuse before giving all back; 0: none") \
   X(size, segment_decay_ms, 1000, 0, (size_t)1 << 32,                            \
     "released slab memory unused this long (ms) goes back to the OS")            \
