@@ -3,9 +3,9 @@ strategy's libsa_<name>.so and compared with the same run on the system
 allocator. A strategy registered in strategies/variants.bzl gets them all.
 """
 
-# Skipped under --config=asan/ubsan/tsan: the sanitizer owns malloc.
+# Skipped under --config=asan/tsan (the sanitizer owns malloc); run under ubsan.
 _NOT_SANITIZED = select({
-    "//:not_sanitized": [],
+    "//:malloc_interposable": [],
     "//conditions:default": ["@platforms//:incompatible"],
 })
 
