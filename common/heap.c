@@ -1,7 +1,6 @@
 /* The sa_ API: argument checks and everything derivable once (calloc,
  * realloc by copy, the aligned variants), large objects routed to large.c,
  * and the rest dispatched to the heap's strategy. */
-#define _GNU_SOURCE /* PTHREAD_MUTEX_ADAPTIVE_NP */
 #include <errno.h>
 #include <string.h>
 
@@ -14,12 +13,12 @@
 /* Heaps                                                                    */
 /* ======================================================================== */
 
-void sa_mutex_init(pthread_mutex_t *mutex) {
-  pthread_mutexattr_t attr;
-  pthread_mutexattr_init(&attr);
-  pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
-  pthread_mutex_init(mutex, &attr);
-  pthread_mutexattr_destroy(&attr);
+void sa_mutex_lock_contended(pthread_mutex_t *mutex) {
+  for (int i = 0; i < SA_MUTEX_SPINS; i++) {
+    __builtin_ia32_pause();
+    if (pthread_mutex_trylock(mutex) == 0) return;
+  }
+  pthread_mutex_lock(mutex);
 }
 
 sa_heap_t *sa_heap_base_create(const sa_strategy_t *strategy, const sa_config_t *config,
@@ -32,7 +31,7 @@ sa_heap_t *sa_heap_base_create(const sa_strategy_t *strategy, const sa_config_t 
   else sa_config_from_env(&heap->config);
   heap->heap_map_size = map_size;
   heap->small_limit = heap->config.mmap_threshold;
-  sa_mutex_init(&heap->segment_lock);
+  pthread_mutex_init(&heap->segment_lock, NULL);
   return heap;
 }
 

@@ -157,7 +157,7 @@ sa_segment_t *sa_segment_take(sa_heap_t *heap, size_t size, int *zeroed) {
     return sa_segment_map(heap, size, 0, SA_SEGMENT_HEAP);
   }
   sa_segment_cache_t *sc = &heap->segment_cache;
-  pthread_mutex_lock(&heap->segment_lock);
+  sa_mutex_lock(&heap->segment_lock);
   sa_span_t *s = sc->released[span_pages(size)];
   void *mem;
   if (s != NULL) {
@@ -205,7 +205,7 @@ void sa_segment_release(sa_heap_t *heap, sa_segment_t *seg) {
   sa_span_t *s = (sa_span_t *)seg;
   s->size = size;
   s->released_ms = now_ms();
-  pthread_mutex_lock(&heap->segment_lock);
+  sa_mutex_lock(&heap->segment_lock);
   s->next = sc->released[span_pages(size)];
   sc->released[span_pages(size)] = s;
   sc->cached_bytes += size;
@@ -216,7 +216,7 @@ void sa_segment_release(sa_heap_t *heap, sa_segment_t *seg) {
 }
 
 void sa_segment_cache_purge(sa_heap_t *heap) {
-  pthread_mutex_lock(&heap->segment_lock);
+  sa_mutex_lock(&heap->segment_lock);
   released_purge(heap, UINT64_MAX);
   sa_segment_cache_t *sc = &heap->segment_cache;
   sa_os_unmap(sc->reserve, (size_t)(sc->reserve_end - sc->reserve));
@@ -229,7 +229,7 @@ void sa_segment_cache_purge(sa_heap_t *heap) {
 size_t sa_segment_cache_check(sa_heap_t *heap) {
   sa_segment_cache_t *sc = &heap->segment_cache;
   size_t failures = 0, bytes = 0;
-  pthread_mutex_lock(&heap->segment_lock);
+  sa_mutex_lock(&heap->segment_lock);
   for (size_t i = 0; i <= SA_SEGMENT_CACHE_PAGES; i++) {
     for (sa_span_t *s = sc->released[i]; s; s = s->next) {
       bytes += s->size;

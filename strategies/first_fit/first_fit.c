@@ -124,7 +124,7 @@ static void ff_release(ff_heap_t *h, ff_chunk_t *c, ff_block_t *b);
 static void *ff_malloc(sa_heap_t *heap, size_t size) {
   ff_heap_t *h = (ff_heap_t *)heap;
   size_t need = ff_request_size(h, size);
-  pthread_mutex_lock(&h->lock);
+  sa_mutex_lock(&h->lock);
   void *p = ff_allocate(h, need, SA_ALIGNMENT);
   pthread_mutex_unlock(&h->lock);
   return p;
@@ -157,7 +157,7 @@ static ff_block_t *ff_validate(ff_heap_t *h, ff_chunk_t *c, void *p, const char 
 static void ff_free(sa_heap_t *heap, sa_segment_t *seg, void *p) {
   ff_heap_t *h = (ff_heap_t *)heap;
   ff_chunk_t *c = (ff_chunk_t *)seg;
-  pthread_mutex_lock(&h->lock);
+  sa_mutex_lock(&h->lock);
   ff_block_t *b = ff_validate(h, c, p, "invalid free", "double free");
   sa_counters_on_free(&h->counters, ff_size(b) - FF_HEADER);
   ff_release(h, c, b);
@@ -166,7 +166,7 @@ static void ff_free(sa_heap_t *heap, sa_segment_t *seg, void *p) {
 
 static size_t ff_usable_size(sa_heap_t *heap, sa_segment_t *seg, const void *p) {
   ff_heap_t *h = (ff_heap_t *)heap;
-  pthread_mutex_lock(&h->lock);
+  sa_mutex_lock(&h->lock);
   ff_block_t *b = ff_validate(h, (ff_chunk_t *)seg, (void *)p, "invalid pointer to usable_size",
                               "usable_size after free");
   size_t usable = ff_size(b) - FF_HEADER;
@@ -341,7 +341,7 @@ static void ff_coalesce_all(ff_heap_t *h) {
 static void *ff_memalign(sa_heap_t *heap, size_t alignment, size_t size) {
   ff_heap_t *h = (ff_heap_t *)heap;
   size_t need = ff_request_size(h, size);
-  pthread_mutex_lock(&h->lock);
+  sa_mutex_lock(&h->lock);
   void *p = ff_allocate(h, need, alignment);
   pthread_mutex_unlock(&h->lock);
   return p;
@@ -353,7 +353,7 @@ static void *ff_realloc(sa_heap_t *heap, sa_segment_t *seg, void *p, size_t size
   ff_heap_t *h = (ff_heap_t *)heap;
   ff_chunk_t *c = (ff_chunk_t *)seg;
   size_t need = ff_request_size(h, size);
-  pthread_mutex_lock(&h->lock);
+  sa_mutex_lock(&h->lock);
   ff_block_t *b = ff_validate(h, c, p, "invalid realloc", "realloc after free");
   size_t old = ff_size(b);
   size_t have = old;
@@ -400,7 +400,7 @@ static void *ff_realloc(sa_heap_t *heap, sa_segment_t *seg, void *p, size_t size
 
 static void ff_walk(sa_heap_t *heap, sa_walker_t visit, void *arg) {
   ff_heap_t *h = (ff_heap_t *)heap;
-  pthread_mutex_lock(&h->lock);
+  sa_mutex_lock(&h->lock);
   for (ff_chunk_t *c = h->chunks; c; c = c->next)
     for (ff_block_t *b = ff_first_block(c); ff_size(b) != 0; b = ff_next_block(b))
       visit(ff_payload(b), ff_size(b) - FF_HEADER, ff_used(b) ? SA_BLOCK_USED : SA_BLOCK_FREE, arg);
@@ -446,7 +446,7 @@ static size_t ff_check_chunks(ff_heap_t *h, size_t *free_blocks, size_t *empty) 
 static size_t ff_check(sa_heap_t *heap) {
   ff_heap_t *h = (ff_heap_t *)heap;
   size_t failures = 0, free_blocks = 0, empty = 0, listed = 0;
-  pthread_mutex_lock(&h->lock);
+  sa_mutex_lock(&h->lock);
   failures += ff_check_chunks(h, &free_blocks, &empty);
   ff_block_t *prev = NULL;
   for (ff_block_t *b = h->free_list; b && listed <= free_blocks; prev = b, b = b->next) {
@@ -466,7 +466,7 @@ static size_t ff_check(sa_heap_t *heap) {
 
 static void ff_stats(sa_heap_t *heap, sa_stats_t *stats) {
   ff_heap_t *h = (ff_heap_t *)heap;
-  pthread_mutex_lock(&h->lock);
+  sa_mutex_lock(&h->lock);
   sa_heap_counters_t c = h->counters;
   pthread_mutex_unlock(&h->lock);
   sa_counters_export(&c, stats);
@@ -479,7 +479,7 @@ static void ff_stats(sa_heap_t *heap, sa_stats_t *stats) {
 static sa_heap_t *ff_create(const sa_strategy_t *self, const sa_config_t *config) {
   ff_heap_t *h = (ff_heap_t *)sa_heap_base_create(self, config, sizeof(ff_heap_t));
   if (h == NULL) return NULL;
-  sa_mutex_init(&h->lock);
+  pthread_mutex_init(&h->lock, NULL);
   h->min_block = (h->base.config.min_block_size + 15) & ~(size_t)15;
   if (h->min_block < FF_MIN_BLOCK) h->min_block = FF_MIN_BLOCK;
   h->aggressive = h->base.config.enable_aggressive_coalescing != 0;
@@ -492,7 +492,7 @@ static void ff_destroy(sa_heap_t *heap) {
   h->chunks = NULL; /* common unmaps the segments */
 }
 
-static void ff_lock(sa_heap_t *heap) { pthread_mutex_lock(&((ff_heap_t *)heap)->lock); }
+static void ff_lock(sa_heap_t *heap) { sa_mutex_lock(&((ff_heap_t *)heap)->lock); }
 static void ff_unlock(sa_heap_t *heap) { pthread_mutex_unlock(&((ff_heap_t *)heap)->lock); }
 
 const sa_strategy_t sa_first_fit = {
