@@ -5,7 +5,7 @@
 
 Runs bench/compare_driver under `valgrind --tool=callgrind` (exact
 instruction counts) with each allocator preloaded, as //bench:compare does,
-for two workloads: malloc_free_loop (64 B, the fast path) and mixed (16..1024
+for two workloads: malloc_free_loop (32 B, the fast path) and mixed (16..1024
 B over 10k live slots). The workloads call malloc and free only through the
 driver's adapter functions sys_malloc and sys_free, so their inclusive cost
 is the allocator's cost (plus a few instructions of the adapter, the same for
@@ -28,7 +28,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import main as compare  # noqa: E402
 
-WORKLOADS = [("malloc_free_loop", "64 B malloc+free loop"), ("mixed", "mixed 16..1024 B, 10k slots")]
+WORKLOADS = [("malloc_free_loop", "32 B malloc+free loop"), ("mixed", "mixed 16..1024 B, 10k slots")]
 
 
 def inclusive(out_file):

@@ -276,11 +276,34 @@ static inline size_t seg_take(seg_heap_t *h, seg_class_t *c, size_t cls, void **
   return got;
 }
 
+/* One slot (malloc without a front-end): seg_take_from for max = 1, without
+ * its loops. With a hole below bump, the lowest clear bit from hint is one:
+ * every clear bit at or past bump lies above every hole. */
 static inline void *seg_class_alloc(seg_heap_t *h, size_t cls) {
+  const seg_class_info_t *ci = &seg_info[cls];
   seg_class_t *c = &h->classes[cls];
-  void *p = NULL;
   sa_mutex_lock(&c->lock);
-  seg_take(h, c, cls, &p, 1);
+  seg_slab_t *s = c->lists[SEG_PARTIAL];
+  if (SA_UNLIKELY(s == NULL) && (s = seg_refill(h, c, cls)) == NULL) {
+    pthread_mutex_unlock(&c->lock);
+    return NULL;
+  }
+  uint32_t idx;
+  if (s->used < s->bump) {
+    uint32_t w = s->hint;
+    while (s->bitmap[w] == ~(uint64_t)0) w++;
+    s->hint = w;
+    idx = w * 64 + (uint32_t)__builtin_ctzll(~s->bitmap[w]);
+  } else {
+    idx = s->bump++;
+  }
+  s->bitmap[idx >> 6] |= (uint64_t)1 << (idx & 63);
+  char *p = s->start + (size_t)idx * ci->size;
+  if (SA_UNLIKELY(++s->used == ci->capacity)) {
+    seg_unlink(c, s);
+    seg_push(c, s, SEG_FULL);
+  }
+  sa_counters_on_alloc(&c->counters, ci->size);
   pthread_mutex_unlock(&c->lock);
   return p;
 }
