@@ -52,6 +52,8 @@ void sa_heap_destroy(sa_heap_t *heap) {
   sa_os_unmap(heap, heap->heap_map_size);
 }
 
+size_t sa_heap_trim(sa_heap_t *heap) { return heap ? sa_segment_cache_purge(heap) : 0; }
+
 const sa_strategy_t *sa_heap_strategy(const sa_heap_t *heap) { return heap->strategy; }
 const sa_config_t *sa_heap_config(const sa_heap_t *heap) { return &heap->config; }
 const char *sa_strategy_name(const sa_strategy_t *strategy) { return strategy->name; }

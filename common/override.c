@@ -164,8 +164,9 @@ SA_EXPORT size_t malloc_usable_size(void *ptr) {
 
 /* glibc's own versions would act on glibc's arenas: answer for ours. */
 SA_EXPORT int malloc_trim(size_t pad) {
-  (void)pad;
-  return 0;
+  (void)pad; /* glibc keeps pad bytes at the top of its heap; we keep nothing */
+  sa_heap_t *heap = override_heap();
+  return heap != NULL && sa_heap_trim(heap) != 0;
 }
 
 SA_EXPORT int mallopt(int param, int value) {

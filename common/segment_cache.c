@@ -215,13 +215,15 @@ void sa_segment_release(sa_heap_t *heap, sa_segment_t *seg) {
   pthread_mutex_unlock(&heap->segment_lock);
 }
 
-void sa_segment_cache_purge(sa_heap_t *heap) {
+size_t sa_segment_cache_purge(sa_heap_t *heap) {
   sa_mutex_lock(&heap->segment_lock);
+  size_t bytes = heap->segment_cache.cached_bytes;
   released_purge(heap, UINT64_MAX);
   sa_segment_cache_t *sc = &heap->segment_cache;
   sa_os_unmap(sc->reserve, (size_t)(sc->reserve_end - sc->reserve));
   sc->reserve = sc->reserve_end = NULL;
   pthread_mutex_unlock(&heap->segment_lock);
+  return bytes;
 }
 
 /* ---- check ------------------------------------------------------------------- */

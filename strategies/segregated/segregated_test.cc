@@ -230,6 +230,31 @@ TEST_F(SegregatedTest, SlabFullAndEmptyTransitions) {
   sa_free(h, p);
 }
 
+TEST_F(SegregatedTest, TrimGivesReleasedSlabsBackAtOnce) {
+  cfg_.retain_empty_slabs = 0;
+  cfg_.segment_decay_ms = 60 * 1000;
+  sa_heap_t* h = Create();
+  ASSERT_NE(h, nullptr);
+  const uint64_t base = Mapped(h);
+  const size_t cls = sa_segregated_size_class(1000), nslabs = 5;
+  std::vector<void*> ptrs;
+  for (size_t i = 0; i < nslabs * sa_segregated_slab_slots(cls); i++) ptrs.push_back(sa_malloc(h, 1000));
+  for (void* p : ptrs) sa_free(h, p);
+  sa_stats_t st;
+  sa_heap_stats(h, &st);
+  ASSERT_EQ(st.segment_cache_bytes, nslabs * sa_segregated_slab_bytes(cls));
+  EXPECT_EQ(sa_heap_trim(h), nslabs * sa_segregated_slab_bytes(cls));
+  sa_heap_stats(h, &st);
+  EXPECT_EQ(st.segment_cache_bytes, 0u);
+  EXPECT_EQ(Mapped(h), base);
+  EXPECT_EQ(sa_heap_trim(h), 0u) << "nothing left to give back";
+  EXPECT_EQ(sa_check(h), 0u);
+  void* p = sa_malloc(h, 1000);  // maps afresh after a trim
+  ASSERT_NE(p, nullptr);
+  sa_free(h, p);
+  EXPECT_EQ(sa_check(h), 0u);
+}
+
 class ReturnPolicyTest : public SegregatedTest, public ::testing::WithParamInterface<size_t> {};
 
 TEST_P(ReturnPolicyTest, EmptySlabsBeyondTheRetainedOnesGoBackToTheOs) {

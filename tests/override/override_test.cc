@@ -537,6 +537,36 @@ TEST(Override, LibcFunctionsThatAllocate) {
   fclose(null);
 }
 
+// malloc_trim(3): what the process heap keeps for reuse goes back at once.
+// Strategies whose slabs go through the segment cache hold released memory
+// after a burst is freed; trim gives it back and says so (1), otherwise 0.
+TEST(Override, MallocTrimGivesCachedMemoryBack) {
+  sa_heap_t *heap = sa_process_heap();
+  ASSERT_NE(heap, nullptr);
+  std::vector<void *> blocks;
+  for (int i = 0; i < 20000; i++) {
+    void *p = malloc(200 + i % 800);
+    ASSERT_NE(p, nullptr);
+    memset(p, 1, 200);
+    blocks.push_back(p);
+  }
+  for (void *p : blocks) free(p);
+  blocks.clear();
+  blocks.shrink_to_fit();
+  sa_stats_t before, after;
+  sa_heap_stats(heap, &before);
+  const int trimmed = malloc_trim(0);
+  sa_heap_stats(heap, &after);
+  EXPECT_EQ(trimmed, before.segment_cache_bytes > 0 ? 1 : 0);
+  EXPECT_EQ(after.segment_cache_bytes, 0u);
+  EXPECT_LE(after.mapped_bytes + before.segment_cache_bytes, before.mapped_bytes + (1u << 20))
+      << "trim did not unmap the cached bytes";
+  EXPECT_EQ(sa_check(heap), 0u);
+  void *p = malloc(100);  // the heap works on after a trim
+  ASSERT_NE(p, nullptr);
+  free(p);
+}
+
 // ---- last: the process heap passes its own check -------------------------------------
 
 TEST(ZZ_Final, ProcessHeapCheck) {

@@ -87,6 +87,13 @@ void sa_heap_info(sa_heap_t *heap, sa_heap_info_t *info);
 /* Counters plus what a walk derives (fragmentation, largest free block). */
 void sa_heap_stats(sa_heap_t *heap, sa_stats_t *stats);
 
+/* Gives back to the OS at once what the heap keeps mapped for reuse: the
+ * released segments of its segment cache (which otherwise go after
+ * config.segment_decay_ms) and its untouched reserve. A strategy's own
+ * retained empty slabs or chunks stay. Returns the resident bytes given
+ * back. malloc_trim(3) calls it on the process heap. */
+size_t sa_heap_trim(sa_heap_t *heap);
+
 /* ---- exporters (write to a file descriptor; never allocate) --------------- */
 
 typedef enum {

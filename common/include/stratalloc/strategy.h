@@ -186,8 +186,9 @@ sa_segment_t *sa_segment_take(sa_heap_t *heap, size_t size, int *zeroed);
  * config.segment_decay_ms, or with the whole cache when the cache passes
  * config.segment_cache_bytes. */
 void sa_segment_release(sa_heap_t *heap, sa_segment_t *segment);
-/* Gives every cached byte and the reserve back to the OS (destroy). */
-void sa_segment_cache_purge(sa_heap_t *heap);
+/* Gives every cached byte and the reserve back to the OS (destroy, trim);
+ * returns the cached (resident) bytes unmapped. */
+size_t sa_segment_cache_purge(sa_heap_t *heap);
 /* sa_check's part: the cache's lists agree with its byte count and none of
  * its spans is in the page map. Returns failures (reported). */
 size_t sa_segment_cache_check(sa_heap_t *heap);
