@@ -81,7 +81,7 @@ static void *heap_malloc_slow(sa_heap_t *heap, size_t size) {
     errno = ENOMEM;
     return NULL;
   }
-  return sa_large_malloc(heap, size, SA_ALIGNMENT);
+  return sa_large_malloc(heap, size, SA_ALIGNMENT, NULL);
 }
 
 /* The owner segment of ptr, or a report and abort(). */
@@ -112,9 +112,14 @@ void *sa_calloc(sa_heap_t *heap, size_t count, size_t size) {
     errno = ENOMEM;
     return NULL;
   }
-  void *p = sa_malloc(heap, total);
-  /* Large objects are fresh mappings: already zero. */
-  if (p != NULL && total - 1 < heap->small_limit) memset(p, 0, total);
+  if (total - 1 < heap->small_limit || total == 0 || total > PTRDIFF_MAX) {
+    void *p = sa_malloc(heap, total);
+    if (p != NULL) memset(p, 0, total);
+    return p;
+  }
+  int zeroed;
+  void *p = sa_large_malloc(heap, total, SA_ALIGNMENT, &zeroed);
+  if (p != NULL && !zeroed) memset(p, 0, total); /* fresh mappings are zero already */
   return p;
 }
 
@@ -159,7 +164,7 @@ void *sa_memalign(sa_heap_t *heap, size_t alignment, size_t size) {
   }
   if (size == 0) size = 1;
   if (size + alignment > heap->small_limit)
-    return sa_large_malloc(heap, size, alignment);
+    return sa_large_malloc(heap, size, alignment, NULL);
   return heap->strategy->memalign(heap, alignment, size);
 }
 

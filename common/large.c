@@ -6,17 +6,48 @@
 #include "os.h"
 #include "pagemap.h"
 
-void *sa_large_malloc(sa_heap_t *heap, size_t size, size_t alignment) {
+/* A default-aligned object in a span the segment cache kept (a freed large
+ * object or slab) of at most 1/8 more than needed; NULL if none. A program
+ * that mallocs and frees the same big buffer over and over then pays no
+ * mmap, munmap or page faults (glibc gets the same from its heap, raising
+ * its mmap threshold after such a free). */
+static void *large_from_cache(sa_heap_t *heap, size_t size) {
+  size_t need = sa_align_up(SA_SEGMENT_HEADER_SIZE + size, sa_os_page_size()), got;
+  char *start = sa_segment_cache_pop(heap, need, need / 8, &got);
+  if (start == NULL) return NULL;
+  sa_segment_t *seg = (sa_segment_t *)start;
+  memset(seg, 0, SA_SEGMENT_HEADER_SIZE);
+  seg->user = start + SA_SEGMENT_HEADER_SIZE;
+  seg->usable = got - SA_SEGMENT_HEADER_SIZE;
+  if (sa_pagemap_set(seg->user, 1, seg) != 0) {
+    sa_os_unmap(start, got);
+    return NULL;
+  }
+  sa_segment_reregister(heap, start, got, SA_SEGMENT_LARGE);
+  return seg->user;
+}
+
+void *sa_large_malloc(sa_heap_t *heap, size_t size, size_t alignment, int *zeroed) {
   size_t page = sa_os_page_size();
   if (size > PTRDIFF_MAX - 2 * page - alignment) {
     errno = ENOMEM;
     return NULL;
   }
+  if (alignment <= SA_SEGMENT_HEADER_SIZE) {
+    void *user = large_from_cache(heap, size);
+    if (user != NULL) {
+      if (zeroed) *zeroed = 0;
+      return user;
+    }
+  }
+  if (zeroed) *zeroed = 1;
   /* Over-map by the alignment, then trim both ends: the header goes on the
    * page just below the aligned user pointer. */
   size_t span = sa_align_up(SA_SEGMENT_HEADER_SIZE + size, page) +
                 (alignment > SA_SEGMENT_HEADER_SIZE ? alignment : 0);
   char *raw = sa_os_map(span, 0);
+  /* Out of address space (RLIMIT_AS): what the segment cache keeps goes first. */
+  if (raw == NULL && sa_segment_cache_purge(heap) != 0) raw = sa_os_map(span, 0);
   if (raw == NULL) return NULL;
   char *user = (char *)sa_align_up((uintptr_t)raw + SA_SEGMENT_HEADER_SIZE, alignment);
   char *start = (char *)((uintptr_t)(user - SA_SEGMENT_HEADER_SIZE) & ~(uintptr_t)(page - 1));
@@ -40,7 +71,7 @@ void *sa_large_malloc(sa_heap_t *heap, size_t size, size_t alignment) {
 
 void sa_large_free(sa_heap_t *heap, sa_segment_t *seg, void *ptr) {
   if (SA_UNLIKELY(seg->user != ptr)) sa_fatal_pointer("invalid free", ptr, heap);
-  sa_segment_unmap(heap, seg);
+  sa_segment_release(heap, seg); /* kept for reuse a while, or unmapped */
 }
 
 void *sa_large_realloc(sa_heap_t *heap, sa_segment_t *seg, void *ptr, size_t size) {

@@ -14,8 +14,10 @@
 
 #pragma GCC visibility push(hidden)
 
-/* alignment: power of two >= SA_ALIGNMENT. NULL with errno ENOMEM. */
-void *sa_large_malloc(sa_heap_t *heap, size_t size, size_t alignment);
+/* alignment: power of two >= SA_ALIGNMENT. NULL with errno ENOMEM.
+ * zeroed (may be NULL): set to 1 if the bytes are fresh from the OS (zero),
+ * 0 if they were reused from the segment cache. */
+void *sa_large_malloc(sa_heap_t *heap, size_t size, size_t alignment, int *zeroed);
 void sa_large_free(sa_heap_t *heap, sa_segment_t *seg, void *ptr);
 /* size >= 1. NULL (ptr untouched) with errno ENOMEM. */
 void *sa_large_realloc(sa_heap_t *heap, sa_segment_t *seg, void *ptr, size_t size);

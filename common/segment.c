@@ -64,8 +64,9 @@ sa_segment_t *sa_segment_register(sa_heap_t *heap, void *mem, size_t size,
   return segment_register(heap, mem, size, kind, 1);
 }
 
-sa_segment_t *sa_segment_reregister(sa_heap_t *heap, void *mem, size_t size) {
-  return segment_register(heap, mem, size, SA_SEGMENT_HEAP, 0);
+sa_segment_t *sa_segment_reregister(sa_heap_t *heap, void *mem, size_t size,
+                                    sa_segment_kind_t kind) {
+  return segment_register(heap, mem, size, kind, 0);
 }
 
 sa_segment_t *sa_segment_map(sa_heap_t *heap, size_t size, size_t alignment,
@@ -76,6 +77,8 @@ sa_segment_t *sa_segment_map(sa_heap_t *heap, size_t size, size_t alignment,
   }
   size = sa_align_up(size, sa_os_page_size());
   void *mem = sa_os_map(size, alignment);
+  /* Out of address space (RLIMIT_AS): what the segment cache keeps goes first. */
+  if (mem == NULL && sa_segment_cache_purge(heap) != 0) mem = sa_os_map(size, alignment);
   if (mem == NULL) return NULL;
   sa_segment_t *seg = sa_segment_register(heap, mem, size, kind);
   if (seg == NULL) {

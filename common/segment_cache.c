@@ -5,8 +5,8 @@
  *
  *   released   segments given back by sa_segment_release: their pages are
  *              resident and dirty; one LIFO list per size in pages
- *              (released[pages]), counted in mapped_bytes and in
- *              segment_cache_bytes.
+ *              (released[pages]) and one list of bigger spans, counted in
+ *              mapped_bytes and in segment_cache_bytes.
  *   reserve    one untouched mapping that new segments are carved from in
  *              address order (zero, not resident, not counted); it grows
  *              with the heap, so a heap of N segments makes O(log N) mmaps.
@@ -19,8 +19,11 @@
  * leave sorted by address, neighbours in one munmap. A heap that stops
  * calling the allocator keeps its cache until the next call or destroy.
  *
- * Only page-aligned segments up to SA_SEGMENT_CACHE_MAX come from here;
- * anything else (and a cache of 0 bytes) maps and unmaps directly. */
+ * Users: segregated's slabs (sa_segment_take/release, exact sizes) and
+ * large objects (large.c: a freed object's span serves a later request
+ * needing at most 1/8 less, from the exact lists up to SA_SEGMENT_CACHE_MAX
+ * or the first-fit big list up to SA_SEGMENT_CACHE_BIG_MAX). Larger spans
+ * (and any with a cache of 0 bytes) map and unmap directly. */
 #include <errno.h>
 #include <string.h>
 #include <time.h>
@@ -47,10 +50,15 @@ static uint64_t now_ms(void) {
   return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static inline size_t span_pages(size_t size) { return size >> SA_PAGEMAP_PAGE_SHIFT; }
+#define BIG_LIST (SA_SEGMENT_CACHE_PAGES + 1)
+
+/* The released[] list a span of size bytes belongs on. */
+static inline size_t span_list(size_t size) {
+  return size <= SA_SEGMENT_CACHE_MAX ? size >> SA_PAGEMAP_PAGE_SHIFT : BIG_LIST;
+}
 
 static int cacheable(const sa_heap_t *heap, size_t size) {
-  return heap->config.segment_cache_bytes != 0 && size <= SA_SEGMENT_CACHE_MAX &&
+  return heap->config.segment_cache_bytes != 0 && size <= SA_SEGMENT_CACHE_BIG_MAX &&
          sa_os_page_size() == ((size_t)1 << SA_PAGEMAP_PAGE_SHIFT);
 }
 
@@ -107,7 +115,7 @@ static void released_purge(sa_heap_t *heap, uint64_t before) {
   sa_segment_cache_t *sc = &heap->segment_cache;
   sa_span_t *old = NULL;
   size_t bytes = 0;
-  for (size_t i = 0; i <= SA_SEGMENT_CACHE_PAGES; i++) {
+  for (size_t i = 0; i <= BIG_LIST; i++) {
     sa_span_t **link = &sc->released[i];
     while (*link) {
       sa_span_t *s = *link;
@@ -148,6 +156,40 @@ static void released_decay(sa_heap_t *heap) {
   if (now >= decay) released_purge(heap, now - decay);
 }
 
+/* Called with segment_lock held: unlinks a released span of at least size
+ * and at most size + slack bytes, smallest list first (the exact lists), or
+ * the first fit of the big list. NULL if none. */
+static sa_span_t *released_take(sa_heap_t *heap, size_t size, size_t slack) {
+  sa_segment_cache_t *sc = &heap->segment_cache;
+  sa_span_t *s = NULL, **link = NULL;
+  if (size <= SA_SEGMENT_CACHE_MAX) {
+    size_t last = span_list(size + slack < SA_SEGMENT_CACHE_MAX ? size + slack : SA_SEGMENT_CACHE_MAX);
+    for (size_t i = span_list(size); i <= last && s == NULL; i++)
+      if (sc->released[i]) s = *(link = &sc->released[i]);
+  }
+  if (s == NULL && size + slack > SA_SEGMENT_CACHE_MAX) {
+    for (link = &sc->released[BIG_LIST]; (s = *link) != NULL; link = &s->next)
+      if (s->size >= size && s->size - size <= slack) break;
+  }
+  if (s == NULL) return NULL;
+  *link = s->next;
+  sc->cached_bytes -= s->size;
+  /* Still in mapped_bytes as cached; registering counts it as in use. */
+  __atomic_sub_fetch(&heap->mapped_bytes, s->size, __ATOMIC_RELAXED);
+  sc->reused++;
+  return s;
+}
+
+void *sa_segment_cache_pop(sa_heap_t *heap, size_t size, size_t slack, size_t *got) {
+  if (!cacheable(heap, size)) return NULL;
+  sa_mutex_lock(&heap->segment_lock);
+  sa_span_t *s = released_take(heap, size, slack);
+  if (s) *got = s->size;
+  released_decay(heap);
+  pthread_mutex_unlock(&heap->segment_lock);
+  return s;
+}
+
 /* ---- the API ----------------------------------------------------------------- */
 
 sa_segment_t *sa_segment_take(sa_heap_t *heap, size_t size, int *zeroed) {
@@ -158,14 +200,9 @@ sa_segment_t *sa_segment_take(sa_heap_t *heap, size_t size, int *zeroed) {
   }
   sa_segment_cache_t *sc = &heap->segment_cache;
   sa_mutex_lock(&heap->segment_lock);
-  sa_span_t *s = sc->released[span_pages(size)];
+  sa_span_t *s = released_take(heap, size, 0);
   void *mem;
   if (s != NULL) {
-    sc->released[span_pages(size)] = s->next;
-    sc->cached_bytes -= size;
-    /* Still in mapped_bytes as cached; registering counts it as in use. */
-    __atomic_sub_fetch(&heap->mapped_bytes, size, __ATOMIC_RELAXED);
-    sc->reused++;
     mem = s;
     *zeroed = 0;
   } else {
@@ -186,7 +223,7 @@ sa_segment_t *sa_segment_take(sa_heap_t *heap, size_t size, int *zeroed) {
    * strategy sets its fields (front-ends read seg->usable without a lock). */
   if (!*zeroed) memset(mem, 0, SA_SEGMENT_HEADER_SIZE);
   sa_segment_t *seg = *zeroed ? sa_segment_register(heap, mem, size, SA_SEGMENT_HEAP)
-                              : sa_segment_reregister(heap, mem, size);
+                              : sa_segment_reregister(heap, mem, size, SA_SEGMENT_HEAP);
   if (seg == NULL) {
     sa_os_unmap(mem, size);
     errno = ENOMEM;
@@ -196,7 +233,7 @@ sa_segment_t *sa_segment_take(sa_heap_t *heap, size_t size, int *zeroed) {
 
 void sa_segment_release(sa_heap_t *heap, sa_segment_t *seg) {
   size_t size = seg->size;
-  if (seg->kind != SA_SEGMENT_HEAP || !cacheable(heap, size)) {
+  if (!cacheable(heap, size)) {
     sa_segment_unmap(heap, seg);
     return;
   }
@@ -206,8 +243,8 @@ void sa_segment_release(sa_heap_t *heap, sa_segment_t *seg) {
   s->size = size;
   s->released_ms = now_ms();
   sa_mutex_lock(&heap->segment_lock);
-  s->next = sc->released[span_pages(size)];
-  sc->released[span_pages(size)] = s;
+  s->next = sc->released[span_list(size)];
+  sc->released[span_list(size)] = s;
   sc->cached_bytes += size;
   __atomic_add_fetch(&heap->mapped_bytes, size, __ATOMIC_RELAXED);
   if (sc->cached_bytes > heap->config.segment_cache_bytes) released_purge(heap, UINT64_MAX);
@@ -232,10 +269,11 @@ size_t sa_segment_cache_check(sa_heap_t *heap) {
   sa_segment_cache_t *sc = &heap->segment_cache;
   size_t failures = 0, bytes = 0;
   sa_mutex_lock(&heap->segment_lock);
-  for (size_t i = 0; i <= SA_SEGMENT_CACHE_PAGES; i++) {
+  for (size_t i = 0; i <= BIG_LIST; i++) {
     for (sa_span_t *s = sc->released[i]; s; s = s->next) {
       bytes += s->size;
-      SA_CHECK_EXPECT(heap, failures, span_pages(s->size) == i, "cached span on the wrong size list", s);
+      SA_CHECK_EXPECT(heap, failures, span_list(s->size) == i && s->size % sa_os_page_size() == 0,
+                      "cached span on the wrong size list", s);
       SA_CHECK_EXPECT(heap, failures, sa_pagemap_get(s) == NULL && sa_pagemap_get((char *)s + s->size - 1) == NULL,
                       "cached span still in the page map", s);
     }

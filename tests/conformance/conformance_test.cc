@@ -1034,6 +1034,43 @@ TEST_P(ConformanceTest, HundredThousandLiveBlocksNeverOverlap) {
   ExpectConsistent(h, "all freed");
 }
 
+// A freed large object's mapping is kept in the heap's segment cache and
+// serves the next large request of about its size: no new mapping, and
+// calloc still returns zeroes from the dirty span. Off with
+// segment_cache_bytes 0: every large free unmaps.
+TEST_P(ConformanceTest, FreedLargeObjectsAreReusedAndCallocStillZeroes) {
+  sa_heap_t* h = Create();
+  ASSERT_NE(h, nullptr);
+  const size_t big = 4 * cfg_.mmap_threshold + 12345;
+  unsigned char* p = static_cast<unsigned char*>(sa_malloc(h, big));
+  ASSERT_NE(p, nullptr);
+  memset(p, 0xee, sa_usable_size(h, p));
+  sa_free(h, p);
+  const uint64_t total = Stats().total_mapped_bytes;
+  const uint64_t cached = Stats().segment_cache_bytes;
+  EXPECT_GE(cached, big) << "the freed mapping was not kept";
+  unsigned char* z = static_cast<unsigned char*>(sa_calloc(h, 1, big - 4096));
+  ASSERT_NE(z, nullptr);
+  EXPECT_EQ(Stats().total_mapped_bytes, total) << "a new mapping instead of the cached one";
+  EXPECT_GE(sa_usable_size(h, z), big - 4096);
+  for (size_t i = 0; i < big - 4096; i++) {
+    if (z[i] != 0) {
+      ADD_FAILURE() << "calloc byte " << i << " is " << int(z[i]);
+      break;
+    }
+  }
+  unsigned char* q = static_cast<unsigned char*>(sa_malloc(h, big));  // cache empty now: fresh
+  ASSERT_NE(q, nullptr);
+  memset(q, 1, big);
+  EXPECT_EQ(sa_check(h), 0u);
+  sa_free(h, z);
+  sa_free(h, q);
+  EXPECT_EQ(Stats().current_large_bytes, 0u);
+  EXPECT_EQ(sa_check(h), 0u);
+  EXPECT_GT(sa_heap_trim(h), 0u);
+  EXPECT_EQ(Stats().segment_cache_bytes, 0u);
+}
+
 TEST_P(ConformanceTest, CountersCountEveryCall) {
   sa_heap_t* h = Create();
   ASSERT_NE(h, nullptr);

@@ -25,9 +25,9 @@ extern "C" {
   X(size, retain_empty_slabs, 1, 0, 1 << 20,                                     \
     "segregated: empty slabs kept mapped per size class; more go back to the OS") \
   X(size, segment_cache_bytes, (size_t)1 << 30, 0, (size_t)1 << 40,               \
-    "released slab bytes a heap keeps for reuse before giving all back; 0: none") \
+    "freed slab and large-object bytes kept for reuse before all go back; 0: none") \
   X(size, segment_decay_ms, 1000, 0, (size_t)1 << 32,                            \
-    "released slab memory unused this long (ms) goes back to the OS")            \
+    "freed slab and large-object memory unused this long (ms) goes back to the OS")            \
   X(size, cache_fill_threshold, 32, 1, 1 << 16,                                  \
     "thread_cache: blocks fetched from the back-end on a miss")                  \
   X(size, cache_flush_threshold, 64, 2, 1 << 16,                                 \

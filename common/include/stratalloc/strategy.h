@@ -112,10 +112,12 @@ typedef struct sa_heap_counters {
 /* Address space a heap keeps between segments' lives (segment_cache.c):
  * released segments by size in pages, and an untouched reserve to carve
  * new ones from. */
-#define SA_SEGMENT_CACHE_MAX ((size_t)1024 * 1024)
+#define SA_SEGMENT_CACHE_MAX ((size_t)1024 * 1024)       /* exact-size lists up to this */
 #define SA_SEGMENT_CACHE_PAGES (SA_SEGMENT_CACHE_MAX >> 12)
+#define SA_SEGMENT_CACHE_BIG_MAX ((size_t)64 * 1024 * 1024) /* one first-fit list up to this */
 typedef struct sa_segment_cache {
-  struct sa_span *released[SA_SEGMENT_CACHE_PAGES + 1];
+  /* [pages]: spans of that many pages; [SA_SEGMENT_CACHE_PAGES + 1]: larger */
+  struct sa_span *released[SA_SEGMENT_CACHE_PAGES + 2];
   uint64_t cached_bytes;   /* bytes in released[] (resident, in mapped_bytes) */
   uint64_t reused, purged_bytes; /* segments served from released[]; bytes unmapped */
   uint64_t decay_checked_ms;
