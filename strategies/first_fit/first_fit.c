@@ -1,4 +1,5 @@
-/* first_fit: an explicit free list over boundary-tagged blocks.
+/* first_fit: size-binned explicit free lists over boundary-tagged blocks,
+ * searched first fit (segregated fit, as TLSF or dlmalloc's small bins).
  *
  * A chunk (one SA_SEGMENT_HEAP segment of heap_extension_size bytes):
  *
@@ -12,6 +13,12 @@
  * successor's FF_PREV_USED bit says they are not free. The epilogue is a
  * header of size 0 marked used.
  *
+ * Free blocks live in bins by size: exact 16-byte bins below 1 KiB (bin =
+ * size / 16), then FF_SUB bins per power of two. A bitmap (one bit per bin,
+ * plus a summary word with one bit per bitmap word) finds the first
+ * non-empty bin at or above a given one with two count-trailing-zeros.
+ * Within a bin the blocks are LIFO (a freed block goes to the head).
+ *
  * See README.md for the invariants and the complexity. */
 #include <errno.h>
 #include <pthread.h>
@@ -24,6 +31,21 @@
 #define FF_FLAGS ((size_t)15)
 #define FF_HEADER sizeof(size_t)
 #define FF_MIN_BLOCK ((size_t)32) /* header + two links + footer */
+
+/* Bins: FF_SMALL_BINS exact bins of 16 bytes for sizes below FF_SMALL_LIMIT
+ * (bins 0 and 1 stay empty: the smallest block is 32), then FF_SUB bins per
+ * power of two from 2^10 up to 2^63 (a block can be as big as a chunk, and a
+ * chunk as big as one request below mmap_threshold, which is configurable). */
+#define FF_SMALL_LIMIT ((size_t)1024)
+#define FF_SMALL_LOG2 10
+#define FF_SMALL_BINS 64 /* FF_SMALL_LIMIT / 16 */
+#define FF_SUB_LOG2 3
+#define FF_SUB (1u << FF_SUB_LOG2)
+#define FF_NBINS (FF_SMALL_BINS + (64 - FF_SMALL_LOG2) * FF_SUB) /* 496 */
+#define FF_MAP_WORDS ((FF_NBINS + 63) / 64)                    /* 8 */
+
+_Static_assert(sizeof(size_t) == 8, "the bin map assumes 64-bit sizes");
+_Static_assert(FF_MAP_WORDS <= 64, "one summary word covers the bitmap");
 
 typedef struct ff_block {
   size_t header;
@@ -44,13 +66,15 @@ typedef struct ff_chunk {
 typedef struct ff_heap {
   sa_heap_t base;
   pthread_mutex_t lock;
-  ff_block_t *free_list;
   ff_chunk_t *chunks;
   size_t min_block;       /* config.min_block_size rounded to 16 */
   size_t empty_chunks;    /* chunks that are one free block, kept mapped */
   size_t deferred_frees;  /* frees not yet coalesced (deferred mode) */
   int aggressive;         /* coalesce on every free */
   sa_heap_counters_t counters;
+  uint64_t bin_summary;             /* bit w: bin_map[w] != 0 */
+  uint64_t bin_map[FF_MAP_WORDS];   /* bit i: bins[i] != NULL */
+  ff_block_t *bins[FF_NBINS];       /* heads of the doubly linked free lists */
 } ff_heap_t;
 
 _Static_assert(sizeof(ff_chunk_t) % 16 == 0, "blocks must start at 8 mod 16");
@@ -89,17 +113,85 @@ static inline void ff_make_free(ff_block_t *b, size_t size) {
   ff_set_prev_used(ff_next_block(b), 0);
 }
 
-static inline void ff_list_push(ff_heap_t *h, ff_block_t *b) {
-  b->prev = NULL;
-  b->next = h->free_list;
-  if (h->free_list) h->free_list->prev = b;
-  h->free_list = b;
+/* ======================================================================== */
+/* Bins                                                                     */
+/* ======================================================================== */
+
+/* The bin of a block of size bytes (a multiple of 16, at least 32). */
+static inline unsigned ff_bin_of(size_t size) {
+  if (size < FF_SMALL_LIMIT) return (unsigned)(size >> 4);
+  unsigned log2 = 63u - (unsigned)__builtin_clzl(size);
+  unsigned sub = (unsigned)(size >> (log2 - FF_SUB_LOG2)) & (FF_SUB - 1);
+  return FF_SMALL_BINS + (log2 - FF_SMALL_LOG2) * FF_SUB + sub;
 }
 
-static inline void ff_list_remove(ff_heap_t *h, ff_block_t *b) {
-  if (b->prev) b->prev->next = b->next;
-  else h->free_list = b->next;
+/* The smallest size bin i holds (the inverse of ff_bin_of at a bin's start). */
+static inline size_t ff_bin_min(unsigned i) {
+  if (i < FF_SMALL_BINS) return (size_t)i << 4;
+  unsigned log2 = FF_SMALL_LOG2 + (i - FF_SMALL_BINS) / FF_SUB;
+  unsigned sub = (i - FF_SMALL_BINS) % FF_SUB;
+  return (size_t)(FF_SUB + sub) << (log2 - FF_SUB_LOG2);
+}
+
+/* The first non-empty bin at or above i, or -1. O(1): two ctz. */
+static inline int ff_bin_first(const ff_heap_t *h, unsigned i) {
+  if (i >= FF_NBINS) return -1;
+  unsigned w = i >> 6;
+  uint64_t m = h->bin_map[w] & (~(uint64_t)0 << (i & 63));
+  if (m) return (int)(w * 64 + (unsigned)__builtin_ctzll(m));
+  if (w + 1 >= FF_MAP_WORDS) return -1;
+  uint64_t s = h->bin_summary & (~(uint64_t)0 << (w + 1));
+  if (!s) return -1;
+  w = (unsigned)__builtin_ctzll(s);
+  return (int)(w * 64 + (unsigned)__builtin_ctzll(h->bin_map[w]));
+}
+
+/* Pushes free block b (header size set) on the head of its bin. */
+static inline void ff_bin_push(ff_heap_t *h, ff_block_t *b) {
+  unsigned i = ff_bin_of(ff_size(b));
+  ff_block_t *head = h->bins[i];
+  b->prev = NULL;
+  b->next = head;
+  if (head) {
+    head->prev = b;
+  } else {
+    h->bin_map[i >> 6] |= (uint64_t)1 << (i & 63);
+    h->bin_summary |= (uint64_t)1 << (i >> 6);
+  }
+  h->bins[i] = b;
+}
+
+/* Unlinks free block b from its bin; its header size must still be the one
+ * it was pushed with. */
+static inline void ff_bin_remove(ff_heap_t *h, ff_block_t *b) {
   if (b->next) b->next->prev = b->prev;
+  if (b->prev) {
+    b->prev->next = b->next;
+    return;
+  }
+  unsigned i = ff_bin_of(ff_size(b));
+  h->bins[i] = b->next;
+  if (b->next == NULL) {
+    h->bin_map[i >> 6] &= ~((uint64_t)1 << (i & 63));
+    if (h->bin_map[i >> 6] == 0) h->bin_summary &= ~((uint64_t)1 << (i >> 6));
+  }
+}
+
+/* Free block b takes over old's place in bin i (both belong there); old's
+ * links must still be intact and must not overlap b's. */
+static inline void ff_bin_replace(ff_heap_t *h, ff_block_t *old, ff_block_t *b, unsigned i) {
+  ff_block_t *next = old->next, *prev = old->prev;
+  b->next = next;
+  b->prev = prev;
+  if (next) next->prev = b;
+  if (prev) prev->next = b;
+  else h->bins[i] = b;
+}
+
+static void ff_bins_clear(ff_heap_t *h) {
+  memset(h->bins, 0, sizeof h->bins);
+  memset(h->bin_map, 0, sizeof h->bin_map);
+  h->bin_summary = 0;
 }
 
 static inline size_t ff_request_size(const ff_heap_t *h, size_t size) {
@@ -192,12 +284,25 @@ static char *ff_fit(const ff_heap_t *h, ff_block_t *b, size_t need, size_t align
 static ff_chunk_t *ff_grow(ff_heap_t *h, size_t need, size_t alignment);
 static void ff_coalesce_all(ff_heap_t *h);
 
-/* Deferred mode merges in bulk once this many frees wait, so the list a
- * search walks stays bounded; scaled with the heap so a merge pass (O(blocks))
- * costs O(1) per free, amortised. */
+/* Deferred mode merges in bulk once this many frees wait, so unmerged
+ * fragments (and the bins a search scans) stay bounded; scaled with the heap
+ * so a merge pass (O(blocks)) costs O(1) per free, amortised. */
 static inline size_t ff_deferred_limit(const ff_heap_t *h) {
   size_t scaled = (size_t)h->counters.current_blocks / 4;
   return scaled > 256 ? scaled : 256;
+}
+
+/* First fit over the bins, from the bin of need upwards: each non-empty bin
+ * is scanned from its head for the first block that fits. need's own bin
+ * spans a size range (above 1 KiB), so its blocks may be too small; in every
+ * higher bin each block is at least need, so for the default alignment the
+ * head fits at once. An aligned request may also scan the bins below
+ * need + alignment + min_block (a block that big always fits). */
+static ff_block_t *ff_search(const ff_heap_t *h, size_t need, size_t alignment, char **start) {
+  for (int i = ff_bin_first(h, ff_bin_of(need)); i >= 0; i = ff_bin_first(h, (unsigned)i + 1))
+    for (ff_block_t *b = h->bins[i]; b; b = b->next)
+      if ((*start = ff_fit(h, b, need, alignment)) != NULL) return b;
+  return NULL;
 }
 
 /* Called with the lock held by malloc, memalign and realloc. */
@@ -206,8 +311,7 @@ static void *ff_allocate(ff_heap_t *h, size_t need, size_t alignment) {
   char *start = NULL;
   if (SA_UNLIKELY(h->deferred_frees >= ff_deferred_limit(h))) ff_coalesce_all(h);
   for (int attempt = 0; attempt < 3; attempt++) {
-    for (b = h->free_list; b; b = b->next)
-      if ((start = ff_fit(h, b, need, alignment)) != NULL) goto found;
+    if ((b = ff_search(h, need, alignment, &start)) != NULL) goto found;
     if (attempt == 0 && h->deferred_frees) {
       ff_coalesce_all(h);
       continue;
@@ -220,17 +324,29 @@ static void *ff_allocate(ff_heap_t *h, size_t need, size_t alignment) {
   errno = ENOMEM;
   return NULL;
 
-found:
-  ff_list_remove(h, b);
+found:;
   size_t size = ff_size(b);
   if (size >= h->base.config.heap_extension_size - FF_CHUNK_OVERHEAD && h->empty_chunks) {
     ff_chunk_t *c = ff_chunk_of(b);
     if (b == ff_first_block(c) && size == c->area) h->empty_chunks--;
   }
+  if (start == (char *)b && size - need >= h->min_block) {
+    unsigned bin = ff_bin_of(size);
+    if (ff_bin_of(size - need) == bin) { /* the remainder keeps b's place in its bin */
+      ff_block_t *tail = (ff_block_t *)((char *)b + need);
+      ff_bin_replace(h, b, tail, bin);
+      tail->header = FF_PREV_USED;
+      ff_make_free(tail, size - need);
+      b->header = need | FF_USED | (b->header & FF_PREV_USED);
+      sa_counters_on_alloc(&h->counters, need - FF_HEADER);
+      return ff_payload(b);
+    }
+  }
+  ff_bin_remove(h, b);
   if (start != (char *)b) { /* aligned: the gap before becomes a free block */
     size_t gap = (size_t)(start - (char *)b);
     ff_make_free(b, gap);
-    ff_list_push(h, b);
+    ff_bin_push(h, b);
     b = (ff_block_t *)start;
     b->header = 0; /* predecessor is free */
     size -= gap;
@@ -240,7 +356,7 @@ found:
     ff_block_t *tail = (ff_block_t *)((char *)b + need);
     tail->header = FF_PREV_USED;
     ff_make_free(tail, rest);
-    ff_list_push(h, tail);
+    ff_bin_push(h, tail);
     size = need;
   } else {
     ff_set_prev_used((ff_block_t *)((char *)b + size), 1);
@@ -266,7 +382,7 @@ static ff_chunk_t *ff_grow(ff_heap_t *h, size_t need, size_t alignment) {
   ff_block_t *b = ff_first_block(c);
   b->header = FF_PREV_USED;
   ff_make_free(b, c->area);
-  ff_list_push(h, b);
+  ff_bin_push(h, b);
   h->empty_chunks++;
   return c;
 }
@@ -277,43 +393,52 @@ static void ff_maybe_unmap(ff_heap_t *h, ff_chunk_t *c) {
     h->empty_chunks++;
     return;
   }
-  ff_list_remove(h, ff_first_block(c));
+  ff_bin_remove(h, ff_first_block(c));
   if (c->prev) c->prev->next = c->next;
   else h->chunks = c->next;
   if (c->next) c->next->prev = c->prev;
   sa_segment_unmap(&h->base, &c->segment);
 }
 
-/* Returns used block b to the free list: merged with its free neighbours at
+/* Returns used block b to its bin: merged with its free neighbours at
  * once, or left for ff_coalesce_all in deferred mode. */
 static void ff_release(ff_heap_t *h, ff_chunk_t *c, ff_block_t *b) {
   size_t size = ff_size(b);
   if (!h->aggressive) {
     ff_make_free(b, size);
-    ff_list_push(h, b);
+    ff_bin_push(h, b);
     h->deferred_frees++;
     return;
   }
+  ff_block_t *linked = NULL; /* a merged neighbour, still in its bin */
   if (!ff_prev_used(b)) {
     ff_block_t *prev = ff_prev_block(b);
-    ff_list_remove(h, prev);
     size += ff_size(prev);
     b->header = 0; /* a stale free of b must not find a used header here */
-    b = prev;
+    b = linked = prev;
   }
   ff_block_t *next = (ff_block_t *)((char *)b + size);
   if (!ff_used(next)) {
-    ff_list_remove(h, next);
     size += ff_size(next);
+    if (linked) ff_bin_remove(h, next);
+    else linked = next;
   }
-  ff_make_free(b, size);
-  ff_list_push(h, b);
+  unsigned bin = ff_bin_of(size);
+  if (linked && ff_bin_of(ff_size(linked)) == bin) {
+    /* The merged block stays in the neighbour's bin and takes its place. */
+    if (linked != b) ff_bin_replace(h, linked, b, bin);
+    ff_make_free(b, size);
+  } else {
+    if (linked) ff_bin_remove(h, linked);
+    ff_make_free(b, size);
+    ff_bin_push(h, b);
+  }
   if (size == c->area) ff_maybe_unmap(h, c);
 }
 
-/* Deferred mode: merges every run of free blocks and rebuilds the list. */
+/* Deferred mode: merges every run of free blocks and rebuilds the bins. */
 static void ff_coalesce_all(ff_heap_t *h) {
-  h->free_list = NULL;
+  ff_bins_clear(h);
   h->empty_chunks = 0;
   ff_chunk_t *next_chunk;
   for (ff_chunk_t *c = h->chunks; c; c = next_chunk) {
@@ -327,7 +452,7 @@ static void ff_coalesce_all(ff_heap_t *h) {
         n = (ff_block_t *)((char *)b + size);
       }
       ff_make_free(b, size);
-      ff_list_push(h, b);
+      ff_bin_push(h, b);
     }
     if (ff_chunk_is_empty(c)) ff_maybe_unmap(h, c);
   }
@@ -359,7 +484,7 @@ static void *ff_realloc(sa_heap_t *heap, sa_segment_t *seg, void *p, size_t size
   size_t have = old;
   ff_block_t *next = ff_next_block(b);
   if (need > have && !ff_used(next) && have + ff_size(next) >= need) {
-    ff_list_remove(h, next);
+    ff_bin_remove(h, next);
     have += ff_size(next);
     if (!h->aggressive && h->deferred_frees) h->deferred_frees--;
   }
@@ -411,8 +536,9 @@ static void ff_walk(sa_heap_t *heap, sa_walker_t visit, void *arg) {
   SA_CHECK_EXPECT(&h->base, failures, cond, message, ptr)
 
 /* Block list per chunk: tags agree, sizes tile the chunk, no two free
- * neighbours (immediate mode); the free list holds exactly the free blocks. */
-static size_t ff_check_chunks(ff_heap_t *h, size_t *free_blocks, size_t *empty) {
+ * neighbours (immediate mode); counts the free blocks and their bytes. */
+static size_t ff_check_chunks(ff_heap_t *h, size_t *free_blocks, size_t *free_bytes,
+                              size_t *empty) {
   size_t failures = 0;
   for (ff_chunk_t *c = h->chunks; c; c = c->next) {
     FF_EXPECT(ff_chunk_of(c) == c, "chunk not in the page map", c);
@@ -429,6 +555,7 @@ static size_t ff_check_chunks(ff_heap_t *h, size_t *free_blocks, size_t *empty) 
       FF_EXPECT(ff_prev_used(b) == prev_used, "PREV_USED bit disagrees with predecessor", b);
       if (!ff_used(b)) {
         (*free_blocks)++;
+        *free_bytes += size;
         FF_EXPECT(((size_t *)((char *)b + size))[-1] == size, "footer disagrees with header", b);
         FF_EXPECT(!h->aggressive || prev_used, "two adjacent free blocks", b);
       }
@@ -443,20 +570,45 @@ static size_t ff_check_chunks(ff_heap_t *h, size_t *free_blocks, size_t *empty) 
   return failures;
 }
 
+/* The bins: the bitmap and its summary word agree with the bins; every
+ * listed block is a free block of this heap whose size maps to its bin, with
+ * consistent links; the bins hold as many blocks and bytes as the walk found
+ * free (so, with the per-block checks, exactly the free blocks). */
+static size_t ff_check_bins(ff_heap_t *h, size_t free_blocks, size_t free_bytes) {
+  size_t failures = 0, listed = 0, listed_bytes = 0;
+  for (unsigned w = 0; w < FF_MAP_WORDS; w++)
+    FF_EXPECT((int)((h->bin_summary >> w) & 1) == (h->bin_map[w] != 0),
+              "bin summary word disagrees with the bin bitmap", NULL);
+  FF_EXPECT((h->bin_summary >> FF_MAP_WORDS) == 0, "bin summary word has stray bits", NULL);
+  for (unsigned i = 0; i < FF_NBINS; i++) {
+    int bit = (int)((h->bin_map[i >> 6] >> (i & 63)) & 1);
+    FF_EXPECT(bit == (h->bins[i] != NULL), "bin bitmap disagrees with the bins", h->bins[i]);
+    ff_block_t *prev = NULL;
+    for (ff_block_t *b = h->bins[i]; b && listed <= free_blocks; prev = b, b = b->next) {
+      listed++;
+      ff_chunk_t *c = ff_chunk_of(b);
+      if (c == NULL || c->segment.heap != &h->base || (char *)b < (char *)ff_first_block(c) ||
+          (char *)b >= (char *)ff_epilogue(c)) {
+        FF_EXPECT(0, "free list block outside the heap", b);
+        break;
+      }
+      FF_EXPECT(!ff_used(b), "used block on the free list", b);
+      FF_EXPECT(b->prev == prev, "free list links disagree", b);
+      FF_EXPECT(ff_bin_of(ff_size(b)) == i, "free block in the wrong bin", b);
+      listed_bytes += ff_size(b);
+    }
+  }
+  FF_EXPECT(listed == free_blocks, "free lists and block list disagree on free blocks", NULL);
+  FF_EXPECT(listed_bytes == free_bytes, "free lists and block list disagree on free bytes", NULL);
+  return failures;
+}
+
 static size_t ff_check(sa_heap_t *heap) {
   ff_heap_t *h = (ff_heap_t *)heap;
-  size_t failures = 0, free_blocks = 0, empty = 0, listed = 0;
+  size_t failures = 0, free_blocks = 0, free_bytes = 0, empty = 0;
   sa_mutex_lock(&h->lock);
-  failures += ff_check_chunks(h, &free_blocks, &empty);
-  ff_block_t *prev = NULL;
-  for (ff_block_t *b = h->free_list; b && listed <= free_blocks; prev = b, b = b->next) {
-    listed++;
-    FF_EXPECT(!ff_used(b), "used block on the free list", b);
-    FF_EXPECT(b->prev == prev, "free list links disagree", b);
-    ff_chunk_t *c = ff_chunk_of(b);
-    FF_EXPECT(c != NULL && c->segment.heap == heap, "free list block outside the heap", b);
-  }
-  FF_EXPECT(listed == free_blocks, "free list and block list disagree on free blocks", NULL);
+  failures += ff_check_chunks(h, &free_blocks, &free_bytes, &empty);
+  failures += ff_check_bins(h, free_blocks, free_bytes);
   FF_EXPECT(!h->aggressive || empty == h->empty_chunks, "empty chunk count disagrees", NULL);
   FF_EXPECT(!h->aggressive || empty <= h->base.config.retain_empty_chunks,
             "more empty chunks kept than retain_empty_chunks", NULL);

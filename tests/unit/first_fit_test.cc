@@ -9,7 +9,11 @@
 //     blocks of one chunk satisfy next.ptr == ptr + usable + 8;
 //   - chunks of heap_extension_size are mapped on demand; requests above
 //     mmap_threshold are mapped directly (the walk shows them as used blocks,
-//     stats.large_allocations counts them).
+//     stats.large_allocations counts them);
+//   - free blocks are kept in bins by block size: one bin per 16 bytes below
+//     1024, then 8 bins per power of two (BinMin below); a bin is LIFO; a
+//     free block's payload starts with its next and prev links (pointers to
+//     block headers, payload - 8).
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
@@ -572,8 +576,10 @@ TEST_F(SplitRuleTest, RemainderBelowMinBlockStaysWithTheBlock) {
 // Holes separated by used guards in one full chunk.
 class FirstFitOrderTest : public FirstFitTest {
  protected:
-  void MakeHoles(const std::vector<size_t>& sizes) {
-    cfg_.heap_extension_size = 64 * 1024;
+  // Holes of malloc(n) for each n, each followed by a used 32-byte guard.
+  void MakeHoles(const std::vector<size_t>& sizes, size_t extension = 64 * 1024) {
+    cfg_.heap_extension_size = extension;
+    cfg_.mmap_threshold = std::max(cfg_.mmap_threshold, extension);
     ASSERT_NE(Create(), nullptr);
     first_ = Malloc(32);
     for (size_t n : sizes) {
@@ -630,6 +636,171 @@ TEST_F(FirstFitOrderTest, AnyFittingHoleForArbitraryFreeOrder) {
   std::vector<Blk> run = ChunkOf(heap_, first_);
   EXPECT_EQ(CountFree(run), 0u) << Describe(run);
   ExpectConsistent(heap_, "all holes reused");
+}
+
+// ---- Bins --------------------------------------------------------------
+
+// The smallest block size bin i holds: bins 2..63 hold exactly i * 16; then 8
+// bins per power of two, from 1024 (bin 64) up.
+size_t BinMin(size_t i) {
+  if (i < 64) return i * 16;
+  size_t log2 = 10 + (i - 64) / 8, sub = (i - 64) % 8;
+  return (8 + sub) << (log2 - 3);
+}
+
+// One hole per bin, its block size the bin's smallest (or, with top = true,
+// its largest) size, for every bin from block 32 to 2^17: freed in ascending
+// size order, so every larger hole is more recently freed than the smaller
+// ones; requests of each hole's exact size, in ascending order, must each get
+// their own hole: a bin holding the wrong sizes, or a search that skips a
+// request's own bin, hands out a larger (more recent) hole instead.
+class FirstFitBinTest : public FirstFitOrderTest {
+ protected:
+  void Run(bool top) {
+    std::vector<size_t> blocks;
+    for (size_t i = 2; BinMin(i + 1) <= (size_t{1} << 17); i++)
+      blocks.push_back(top ? BinMin(i + 1) - 16 : BinMin(i));
+    ASSERT_EQ(blocks.size(), 62u + 7 * 8);
+    std::vector<size_t> requests;
+    for (size_t b : blocks) requests.push_back(b - kHeader);
+    MakeHoles(requests, 4 * 1024 * 1024);
+    ASSERT_EQ(holes_.size(), blocks.size());
+    for (size_t i = 0; i < holes_.size(); i++) {
+      ASSERT_EQ(sa_usable_size(heap_, holes_[i]), requests[i]);
+      std::vector<Blk> run = ChunkOf(heap_, holes_[i]);
+      ASSERT_FALSE(run.empty());
+      ASSERT_EQ(run.front().ptr, reinterpret_cast<uintptr_t>(first_)) << "holes in one chunk";
+    }
+    for (void* p : holes_) sa_free(heap_, p);
+    EXPECT_EQ(CountFree(ChunkOf(heap_, first_)), holes_.size());
+    ExpectConsistent(heap_, "one hole per bin");
+    for (size_t i = 0; i < holes_.size(); i++) {
+      void* p = Malloc(requests[i]);
+      EXPECT_EQ(p, holes_[i]) << "block " << blocks[i] << " did not come back from its bin";
+    }
+    EXPECT_EQ(CountFree(ChunkOf(heap_, first_)), 0u);
+    ExpectConsistent(heap_, "every hole reused");
+  }
+};
+
+TEST_F(FirstFitBinTest, EveryBinStartComesBackByFirstFit) { Run(false); }
+TEST_F(FirstFitBinTest, EveryBinEndComesBackByFirstFit) { Run(true); }
+
+// A request whose own bin is empty takes the head of the lowest non-empty
+// larger bin, splitting it, even when a larger hole was freed more recently;
+// the remainder goes to the bin of its own size.
+TEST_F(FirstFitOrderTest, EmptyBinServedFromTheNextLargerOne) {
+  MakeHoles({56, 200, 120, 2000});  // blocks 64, 208, 128, 2016
+  sa_free(heap_, holes_[1]);
+  sa_free(heap_, holes_[0]);
+  sa_free(heap_, holes_[3]);
+  sa_free(heap_, holes_[2]);
+  // Block 112: bin 7 is empty, bin 8 holds the 128, taken whole (a 16-byte
+  // rest is below min_block).
+  void* p = Malloc(100);
+  EXPECT_EQ(p, holes_[2]);
+  EXPECT_EQ(sa_usable_size(heap_, p), 120u);
+  // Again: bins 7..12 are empty, 13 holds the 208, split into 112 + 96.
+  void* q = Malloc(100);
+  EXPECT_EQ(q, holes_[1]);
+  EXPECT_EQ(sa_usable_size(heap_, q), ExpectedUsable(100));
+  std::vector<Blk> run = ChunkOf(heap_, first_);
+  const Blk* rest = Find(run, static_cast<char*>(q) + 112);
+  ASSERT_NE(rest, nullptr) << Describe(run);
+  EXPECT_FALSE(rest->used);
+  EXPECT_EQ(rest->block(), 208u - 112u);
+  ExpectConsistent(heap_, "split 208");
+  // The 96-byte remainder is in bin 6, below block 112's bin 7, and the 64
+  // in bin 4: the next request of block 112 finds the 2016 (bin 64, the
+  // next word of the bitmap).
+  EXPECT_EQ(Malloc(100), holes_[3]);
+  EXPECT_EQ(Malloc(88), static_cast<char*>(q) + 112) << "96 bytes exactly: the remainder";
+  EXPECT_EQ(Malloc(56), holes_[0]);
+  ExpectConsistent(heap_, "bins used up");
+}
+
+// Bin [1024, 1152) holds blocks of 1040, 1120 and 1088: a request scans it
+// from the head (the most recent free) and takes the first block that fits,
+// not the best fitting one, and not the larger bin's block freed last.
+TEST_F(FirstFitOrderTest, FirstFitWithinTheRequestsBin) {
+  MakeHoles({1120 - 8, 1088 - 8, 1040 - 8, 2048 - 8});
+  for (void* p : holes_) sa_free(heap_, p);  // bin: 1040, 1088, 1120 (LIFO)
+  // need 1104: 1040 does not fit, 1088 does not either; 1120 does.
+  EXPECT_EQ(Malloc(1104 - 8), holes_[0]);
+  // need 1072: 1040 does not fit; 1088 is the first that does.
+  EXPECT_EQ(Malloc(1072 - 8), holes_[1]);
+  // need 1024: the head, 1040 (the bin's only one left).
+  EXPECT_EQ(Malloc(1024 - 8), holes_[2]);
+  EXPECT_EQ(sa_usable_size(heap_, holes_[2]), 1040u - 8) << "a 16-byte rest stays in the block";
+  ExpectConsistent(heap_, "first fit in a bin");
+
+  // Two fitting blocks: the more recently freed one is taken, even though
+  // the other fits better (first fit in LIFO order).
+  sa_free(heap_, holes_[1]);  // 1088
+  sa_free(heap_, holes_[0]);  // 1120, now the head
+  EXPECT_EQ(Malloc(1088 - 8), holes_[0]);
+  EXPECT_EQ(Malloc(1088 - 8), holes_[1]);
+  ExpectConsistent(heap_, "LIFO within a bin");
+}
+
+// Moves a free block into the wrong bin by rewriting free-list links: check
+// must report that (and only that), and be clean again once undone.
+TEST_F(FirstFitOrderTest, CheckFindsABlockInTheWrongBin) {
+  MakeHoles({104, 312, 312});  // blocks 112 (bin 7), 320 and 320 (bin 20)
+  char* a = static_cast<char*>(holes_[0]);
+  char* b = static_cast<char*>(holes_[1]);
+  char* c = static_cast<char*>(holes_[2]);
+  sa_free(heap_, a);
+  sa_free(heap_, b);
+  sa_free(heap_, c);  // bin 20: c, b
+  ASSERT_EQ(sa_check(heap_), 0u);
+  auto next = [](char* p) { return reinterpret_cast<char**>(p); };
+  auto prev = [](char* p) { return reinterpret_cast<char**>(p + 8); };
+  // The layout this corruption relies on: links to block headers, LIFO.
+  ASSERT_EQ(*next(a), nullptr);
+  ASSERT_EQ(*prev(a), nullptr);
+  ASSERT_EQ(*next(c), b - kHeader);
+  ASSERT_EQ(*prev(b), c - kHeader);
+  ASSERT_EQ(*next(b), nullptr);
+
+  // Splice b out of bin 20 and behind a in bin 7: every link stays
+  // consistent and the bins still hold all free blocks and bytes.
+  *next(c) = nullptr;
+  *next(a) = b - kHeader;
+  *prev(b) = a - kHeader;
+  testing::internal::CaptureStderr();
+  size_t failures = sa_check(heap_);
+  std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(failures, 1u) << err;
+  EXPECT_NE(err.find("free block in the wrong bin"), std::string::npos) << err;
+  char where[32];
+  snprintf(where, sizeof where, "%#lx", static_cast<unsigned long>(
+                                            reinterpret_cast<uintptr_t>(b - kHeader)));
+  EXPECT_NE(err.find(where), std::string::npos) << "the report names b's block\n" << err;
+
+  // Undo: clean again.
+  *next(a) = nullptr;
+  *prev(b) = c - kHeader;
+  *next(c) = b - kHeader;
+  EXPECT_EQ(sa_check(heap_), 0u);
+}
+
+// Deferred mode: frees go unmerged into their bins; a request no bin can
+// serve merges everything first.
+TEST_F(FirstFitOrderTest, DeferredFreesLandInTheirBins) {
+  cfg_.enable_aggressive_coalescing = 0;
+  MakeHoles({200, 200, 1000});
+  sa_free(heap_, holes_[0]);
+  sa_free(heap_, guards_[0]);  // free neighbours of holes_[0], left unmerged
+  sa_free(heap_, holes_[1]);
+  sa_free(heap_, holes_[2]);
+  ExpectConsistent(heap_, "deferred holes");
+  EXPECT_EQ(CountFree(ChunkOf(heap_, first_)), 4u);
+  EXPECT_EQ(Malloc(32), guards_[0]) << "block 48 has a bin of its own";
+  EXPECT_EQ(Malloc(200), holes_[1]) << "the more recent of the two 208s";
+  EXPECT_EQ(Malloc(200), holes_[0]);
+  EXPECT_EQ(Malloc(1000), holes_[2]);
+  ExpectConsistent(heap_, "deferred holes reused");
 }
 
 TEST_F(FirstFitTest, FragmentationIsReportedFromTheWalk) {
