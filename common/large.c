@@ -101,7 +101,7 @@ void *sa_large_realloc(sa_heap_t *heap, sa_segment_t *seg, void *ptr, size_t siz
 }
 
 void sa_large_walk(sa_heap_t *heap, sa_walker_t visit, void *arg) {
-  sa_mutex_lock(&heap->segment_lock);
+  pthread_mutex_lock(&heap->segment_lock);
   for (sa_segment_t *seg = heap->segments; seg; seg = seg->next)
     if (seg->kind == SA_SEGMENT_LARGE) visit(seg->user, seg->usable, SA_BLOCK_USED, arg);
   pthread_mutex_unlock(&heap->segment_lock);
@@ -109,7 +109,7 @@ void sa_large_walk(sa_heap_t *heap, sa_walker_t visit, void *arg) {
 
 size_t sa_large_check(sa_heap_t *heap) {
   size_t failures = 0, blocks = 0, bytes = 0, mapped = 0;
-  sa_mutex_lock(&heap->segment_lock);
+  pthread_mutex_lock(&heap->segment_lock);
   for (sa_segment_t *seg = heap->segments; seg; seg = seg->next) {
     mapped += seg->size;
     if (seg->heap != heap) {

@@ -23,7 +23,7 @@ static void add_mapped(sa_heap_t *heap, size_t size, int from_os) {
 }
 
 static void link_segment(sa_heap_t *heap, sa_segment_t *seg, int from_os) {
-  sa_mutex_lock(&heap->segment_lock);
+  pthread_mutex_lock(&heap->segment_lock);
   seg->prev = NULL;
   seg->next = heap->segments;
   if (heap->segments) heap->segments->prev = seg;
@@ -36,7 +36,7 @@ static void link_segment(sa_heap_t *heap, sa_segment_t *seg, int from_os) {
 }
 
 static void unlink_segment(sa_heap_t *heap, sa_segment_t *seg) {
-  sa_mutex_lock(&heap->segment_lock);
+  pthread_mutex_lock(&heap->segment_lock);
   if (seg->prev) seg->prev->next = seg->next;
   else heap->segments = seg->next;
   if (seg->next) seg->next->prev = seg->prev;
@@ -109,7 +109,7 @@ void sa_segment_unmap(sa_heap_t *heap, sa_segment_t *seg) {
 sa_segment_t *sa_segment_remap(sa_heap_t *heap, sa_segment_t *seg, size_t new_size) {
   new_size = sa_align_up(new_size, sa_os_page_size());
   size_t old_size = seg->size;
-  sa_mutex_lock(&heap->segment_lock);
+  pthread_mutex_lock(&heap->segment_lock);
   /* The page map changes under the list lock too, so a fork (which holds it)
    * never sees a listed object it cannot find. Unregister before the move:
    * once mremap frees the old range another thread may map it. */

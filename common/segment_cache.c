@@ -182,7 +182,7 @@ static sa_span_t *released_take(sa_heap_t *heap, size_t size, size_t slack) {
 
 void *sa_segment_cache_pop(sa_heap_t *heap, size_t size, size_t slack, size_t *got) {
   if (!cacheable(heap, size)) return NULL;
-  sa_mutex_lock(&heap->segment_lock);
+  pthread_mutex_lock(&heap->segment_lock);
   sa_span_t *s = released_take(heap, size, slack);
   if (s) *got = s->size;
   released_decay(heap);
@@ -199,7 +199,7 @@ sa_segment_t *sa_segment_take(sa_heap_t *heap, size_t size, int *zeroed) {
     return sa_segment_map(heap, size, 0, SA_SEGMENT_HEAP);
   }
   sa_segment_cache_t *sc = &heap->segment_cache;
-  sa_mutex_lock(&heap->segment_lock);
+  pthread_mutex_lock(&heap->segment_lock);
   sa_span_t *s = released_take(heap, size, 0);
   void *mem;
   if (s != NULL) {
@@ -242,7 +242,7 @@ void sa_segment_release(sa_heap_t *heap, sa_segment_t *seg) {
   sa_span_t *s = (sa_span_t *)seg;
   s->size = size;
   s->released_ms = now_ms();
-  sa_mutex_lock(&heap->segment_lock);
+  pthread_mutex_lock(&heap->segment_lock);
   s->next = sc->released[span_list(size)];
   sc->released[span_list(size)] = s;
   sc->cached_bytes += size;
@@ -253,7 +253,7 @@ void sa_segment_release(sa_heap_t *heap, sa_segment_t *seg) {
 }
 
 size_t sa_segment_cache_purge(sa_heap_t *heap) {
-  sa_mutex_lock(&heap->segment_lock);
+  pthread_mutex_lock(&heap->segment_lock);
   size_t bytes = heap->segment_cache.cached_bytes;
   released_purge(heap, UINT64_MAX);
   sa_segment_cache_t *sc = &heap->segment_cache;
@@ -268,7 +268,7 @@ size_t sa_segment_cache_purge(sa_heap_t *heap) {
 size_t sa_segment_cache_check(sa_heap_t *heap) {
   sa_segment_cache_t *sc = &heap->segment_cache;
   size_t failures = 0, bytes = 0;
-  sa_mutex_lock(&heap->segment_lock);
+  pthread_mutex_lock(&heap->segment_lock);
   for (size_t i = 0; i <= BIG_LIST; i++) {
     for (sa_span_t *s = sc->released[i]; s; s = s->next) {
       bytes += s->size;

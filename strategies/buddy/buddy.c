@@ -161,7 +161,7 @@ static void *bud_alloc(bud_heap_t *h, size_t size, size_t alignment) {
 
 static void *bud_malloc(sa_heap_t *heap, size_t size) {
   bud_heap_t *h = (bud_heap_t *)heap;
-  sa_mutex_lock(&h->lock);
+  pthread_mutex_lock(&h->lock);
   void *p = bud_alloc(h, size, SA_ALIGNMENT);
   pthread_mutex_unlock(&h->lock);
   return p;
@@ -191,7 +191,7 @@ static void bud_release(bud_heap_t *h, bud_arena_t *a, size_t off, unsigned orde
 static void bud_free(sa_heap_t *heap, sa_segment_t *seg, void *p) {
   bud_heap_t *h = (bud_heap_t *)heap;
   bud_arena_t *a = (bud_arena_t *)seg;
-  sa_mutex_lock(&h->lock);
+  pthread_mutex_lock(&h->lock);
   size_t off = bud_validate(h, a, p, "invalid free", "double free");
   unsigned order = *bud_meta(h, a, off) & BUD_ORDER_MASK;
   sa_counters_on_free(&h->counters, (size_t)1 << order);
@@ -202,7 +202,7 @@ static void bud_free(sa_heap_t *heap, sa_segment_t *seg, void *p) {
 static size_t bud_usable_size(sa_heap_t *heap, sa_segment_t *seg, const void *p) {
   bud_heap_t *h = (bud_heap_t *)heap;
   bud_arena_t *a = (bud_arena_t *)seg;
-  sa_mutex_lock(&h->lock);
+  pthread_mutex_lock(&h->lock);
   size_t off = bud_validate(h, a, p, "invalid pointer to usable_size",
                             "usable_size after free");
   size_t usable = (size_t)1 << (*bud_meta(h, a, off) & BUD_ORDER_MASK);
@@ -305,7 +305,7 @@ static void bud_release_arena(bud_heap_t *h, bud_arena_t *a) {
  * size: a block of 2^max(order(size), log2(alignment)) is aligned enough. */
 static void *bud_memalign(sa_heap_t *heap, size_t alignment, size_t size) {
   bud_heap_t *h = (bud_heap_t *)heap;
-  sa_mutex_lock(&h->lock);
+  pthread_mutex_lock(&h->lock);
   void *p = bud_alloc(h, size, alignment);
   pthread_mutex_unlock(&h->lock);
   return p;
@@ -330,7 +330,7 @@ static void bud_resize_counters(bud_heap_t *h, bud_arena_t *a, size_t old, size_
 static void *bud_realloc(sa_heap_t *heap, sa_segment_t *seg, void *p, size_t size) {
   bud_heap_t *h = (bud_heap_t *)heap;
   bud_arena_t *a = (bud_arena_t *)seg;
-  sa_mutex_lock(&h->lock);
+  pthread_mutex_lock(&h->lock);
   size_t off = bud_validate(h, a, p, "invalid realloc", "realloc after free");
   unsigned order = *bud_meta(h, a, off) & BUD_ORDER_MASK;
   unsigned need = bud_order_for(h, size);
@@ -381,7 +381,7 @@ static void *bud_realloc(sa_heap_t *heap, sa_segment_t *seg, void *p, size_t siz
 static void bud_walk(sa_heap_t *heap, sa_walker_t visit, void *arg) {
   bud_heap_t *h = (bud_heap_t *)heap;
   size_t n = h->arena_size >> h->min_order;
-  sa_mutex_lock(&h->lock);
+  pthread_mutex_lock(&h->lock);
   for (bud_arena_t *a = h->arenas; a; a = a->next)
     for (size_t i = 0; i < n;) {
       uint8_t m = a->meta[i];
@@ -455,7 +455,7 @@ static size_t bud_check(sa_heap_t *heap) {
   bud_heap_t *h = (bud_heap_t *)heap;
   size_t failures = 0, used_blocks = 0, used_bytes = 0, arenas = 0, empty = 0;
   size_t free_per_order[SA_BUDDY_MAX_ORDERS] = {0};
-  sa_mutex_lock(&h->lock);
+  pthread_mutex_lock(&h->lock);
   for (bud_arena_t *a = h->arenas; a && arenas <= h->narenas; a = a->next) {
     arenas++;
     failures += bud_check_arena(h, a, free_per_order, &used_blocks, &used_bytes);
@@ -496,7 +496,7 @@ static size_t bud_check(sa_heap_t *heap) {
 
 static void bud_stats(sa_heap_t *heap, sa_stats_t *stats) {
   bud_heap_t *h = (bud_heap_t *)heap;
-  sa_mutex_lock(&h->lock);
+  pthread_mutex_lock(&h->lock);
   sa_heap_counters_t c = h->counters;
   pthread_mutex_unlock(&h->lock);
   sa_counters_export(&c, stats);
@@ -510,7 +510,7 @@ int sa_buddy_stats(sa_heap_t *heap, sa_buddy_stats_t *out) {
   out->max_block = (size_t)1 << h->max_order;
   out->arena_size = h->arena_size;
   out->arena_reserved = sa_align_up(h->reserved, out->min_block);
-  sa_mutex_lock(&h->lock);
+  pthread_mutex_lock(&h->lock);
   out->arenas = h->narenas;
   out->empty_arenas = h->empty_arenas;
   out->live_block_bytes = h->counters.current_bytes;
@@ -532,7 +532,7 @@ int sa_buddy_stats(sa_heap_t *heap, sa_buddy_stats_t *out) {
 size_t sa_buddy_requested_bytes(sa_heap_t *heap) {
   if (heap == NULL || (heap->strategy != &sa_buddy && heap->strategy->backend != &sa_buddy)) return 0;
   bud_heap_t *h = (bud_heap_t *)heap;
-  sa_mutex_lock(&h->lock);
+  pthread_mutex_lock(&h->lock);
   size_t r = h->requested_bytes;
   pthread_mutex_unlock(&h->lock);
   return r;
@@ -569,7 +569,7 @@ static void bud_destroy(sa_heap_t *heap) {
   h->arenas = NULL; /* common unmaps the segments */
 }
 
-static void bud_lock(sa_heap_t *heap) { sa_mutex_lock(&((bud_heap_t *)heap)->lock); }
+static void bud_lock(sa_heap_t *heap) { pthread_mutex_lock(&((bud_heap_t *)heap)->lock); }
 static void bud_unlock(sa_heap_t *heap) { pthread_mutex_unlock(&((bud_heap_t *)heap)->lock); }
 
 const sa_strategy_t sa_buddy = {

@@ -216,7 +216,7 @@ static void ff_release(ff_heap_t *h, ff_chunk_t *c, ff_block_t *b);
 static void *ff_malloc(sa_heap_t *heap, size_t size) {
   ff_heap_t *h = (ff_heap_t *)heap;
   size_t need = ff_request_size(h, size);
-  sa_mutex_lock(&h->lock);
+  pthread_mutex_lock(&h->lock);
   void *p = ff_allocate(h, need, SA_ALIGNMENT);
   pthread_mutex_unlock(&h->lock);
   return p;
@@ -249,7 +249,7 @@ static ff_block_t *ff_validate(ff_heap_t *h, ff_chunk_t *c, void *p, const char 
 static void ff_free(sa_heap_t *heap, sa_segment_t *seg, void *p) {
   ff_heap_t *h = (ff_heap_t *)heap;
   ff_chunk_t *c = (ff_chunk_t *)seg;
-  sa_mutex_lock(&h->lock);
+  pthread_mutex_lock(&h->lock);
   ff_block_t *b = ff_validate(h, c, p, "invalid free", "double free");
   sa_counters_on_free(&h->counters, ff_size(b) - FF_HEADER);
   ff_release(h, c, b);
@@ -258,7 +258,7 @@ static void ff_free(sa_heap_t *heap, sa_segment_t *seg, void *p) {
 
 static size_t ff_usable_size(sa_heap_t *heap, sa_segment_t *seg, const void *p) {
   ff_heap_t *h = (ff_heap_t *)heap;
-  sa_mutex_lock(&h->lock);
+  pthread_mutex_lock(&h->lock);
   ff_block_t *b = ff_validate(h, (ff_chunk_t *)seg, (void *)p, "invalid pointer to usable_size",
                               "usable_size after free");
   size_t usable = ff_size(b) - FF_HEADER;
@@ -466,7 +466,7 @@ static void ff_coalesce_all(ff_heap_t *h) {
 static void *ff_memalign(sa_heap_t *heap, size_t alignment, size_t size) {
   ff_heap_t *h = (ff_heap_t *)heap;
   size_t need = ff_request_size(h, size);
-  sa_mutex_lock(&h->lock);
+  pthread_mutex_lock(&h->lock);
   void *p = ff_allocate(h, need, alignment);
   pthread_mutex_unlock(&h->lock);
   return p;
@@ -478,7 +478,7 @@ static void *ff_realloc(sa_heap_t *heap, sa_segment_t *seg, void *p, size_t size
   ff_heap_t *h = (ff_heap_t *)heap;
   ff_chunk_t *c = (ff_chunk_t *)seg;
   size_t need = ff_request_size(h, size);
-  sa_mutex_lock(&h->lock);
+  pthread_mutex_lock(&h->lock);
   ff_block_t *b = ff_validate(h, c, p, "invalid realloc", "realloc after free");
   size_t old = ff_size(b);
   size_t have = old;
@@ -525,7 +525,7 @@ static void *ff_realloc(sa_heap_t *heap, sa_segment_t *seg, void *p, size_t size
 
 static void ff_walk(sa_heap_t *heap, sa_walker_t visit, void *arg) {
   ff_heap_t *h = (ff_heap_t *)heap;
-  sa_mutex_lock(&h->lock);
+  pthread_mutex_lock(&h->lock);
   for (ff_chunk_t *c = h->chunks; c; c = c->next)
     for (ff_block_t *b = ff_first_block(c); ff_size(b) != 0; b = ff_next_block(b))
       visit(ff_payload(b), ff_size(b) - FF_HEADER, ff_used(b) ? SA_BLOCK_USED : SA_BLOCK_FREE, arg);
@@ -606,7 +606,7 @@ static size_t ff_check_bins(ff_heap_t *h, size_t free_blocks, size_t free_bytes)
 static size_t ff_check(sa_heap_t *heap) {
   ff_heap_t *h = (ff_heap_t *)heap;
   size_t failures = 0, free_blocks = 0, free_bytes = 0, empty = 0;
-  sa_mutex_lock(&h->lock);
+  pthread_mutex_lock(&h->lock);
   failures += ff_check_chunks(h, &free_blocks, &free_bytes, &empty);
   failures += ff_check_bins(h, free_blocks, free_bytes);
   FF_EXPECT(!h->aggressive || empty == h->empty_chunks, "empty chunk count disagrees", NULL);
@@ -618,7 +618,7 @@ static size_t ff_check(sa_heap_t *heap) {
 
 static void ff_stats(sa_heap_t *heap, sa_stats_t *stats) {
   ff_heap_t *h = (ff_heap_t *)heap;
-  sa_mutex_lock(&h->lock);
+  pthread_mutex_lock(&h->lock);
   sa_heap_counters_t c = h->counters;
   pthread_mutex_unlock(&h->lock);
   sa_counters_export(&c, stats);
@@ -644,7 +644,7 @@ static void ff_destroy(sa_heap_t *heap) {
   h->chunks = NULL; /* common unmaps the segments */
 }
 
-static void ff_lock(sa_heap_t *heap) { sa_mutex_lock(&((ff_heap_t *)heap)->lock); }
+static void ff_lock(sa_heap_t *heap) { pthread_mutex_lock(&((ff_heap_t *)heap)->lock); }
 static void ff_unlock(sa_heap_t *heap) { pthread_mutex_unlock(&((ff_heap_t *)heap)->lock); }
 
 const sa_strategy_t sa_first_fit = {

@@ -282,7 +282,7 @@ static inline size_t seg_take(seg_heap_t *h, seg_class_t *c, size_t cls, void **
 static inline void *seg_class_alloc(seg_heap_t *h, size_t cls) {
   const seg_class_info_t *ci = &seg_info[cls];
   seg_class_t *c = &h->classes[cls];
-  sa_mutex_lock(&c->lock);
+  pthread_mutex_lock(&c->lock);
   seg_slab_t *s = c->lists[SEG_PARTIAL];
   if (SA_UNLIKELY(s == NULL) && (s = seg_refill(h, c, cls)) == NULL) {
     pthread_mutex_unlock(&c->lock);
@@ -346,14 +346,16 @@ static void seg_free(sa_heap_t *heap, sa_segment_t *seg, void *p) {
   }
   seg_slab_t *s = (seg_slab_t *)seg;
   seg_class_t *c = &h->classes[s->cls]; /* the class is fixed for the slab's life */
-  sa_mutex_lock(&c->lock);
+  pthread_mutex_lock(&c->lock);
   seg_put(h, c, s, p);
   pthread_mutex_unlock(&c->lock);
 }
 
 
 /* For front-ends (thread_cache): n blocks of one class under one lock,
- * found in slab bitmaps (no block touched), counted in bulk. */
+ * found in slab bitmaps (no block touched), counted in bulk. The batch
+ * paths spin for a contended class lock (another thread's fill or flush
+ * is short) where malloc and free sleep at once (see strategy.h). */
 static size_t seg_malloc_batch(sa_heap_t *heap, size_t size, void **out, size_t n, size_t *usable) {
   seg_heap_t *h = (seg_heap_t *)heap;
   if (SA_UNLIKELY(size > SEG_SMALL_MAX)) {
@@ -365,7 +367,7 @@ static size_t seg_malloc_batch(sa_heap_t *heap, size_t size, void **out, size_t 
   size_t cls = seg_size_class(size);
   seg_class_t *c = &h->classes[cls];
   *usable = seg_info[cls].size;
-  sa_mutex_lock(&c->lock);
+  sa_mutex_lock_spinning(&c->lock);
   size_t got = seg_take(h, c, cls, out, n);
   pthread_mutex_unlock(&c->lock);
   return got;
@@ -392,7 +394,7 @@ static void seg_free_batch(sa_heap_t *heap, void **ptrs, size_t n) {
     seg_class_t *c = &h->classes[s->cls];
     if (c != locked) {
       if (locked) pthread_mutex_unlock(&locked->lock);
-      sa_mutex_lock(&c->lock);
+      sa_mutex_lock_spinning(&c->lock);
       locked = c;
     }
     if (SA_UNLIKELY(s->used == 1)) seg = NULL; /* this free may release the slab */
@@ -411,7 +413,7 @@ static size_t seg_usable_size(sa_heap_t *heap, sa_segment_t *seg, const void *p)
   seg_slab_t *s = (seg_slab_t *)seg;
   seg_class_t *c = &h->classes[s->cls];
   const seg_class_info_t *ci = &seg_info[s->cls];
-  sa_mutex_lock(&c->lock);
+  pthread_mutex_lock(&c->lock);
   seg_validate(h, c, s, ci, p, "invalid pointer to usable_size");
   pthread_mutex_unlock(&c->lock);
   return ci->size;
@@ -448,7 +450,7 @@ static seg_slab_t *seg_refill(seg_heap_t *h, seg_class_t *c, size_t cls) {
     s->segment.strategy_data = SEG_TAG_SLAB;
     s->segment.usable = ci->size; /* every slot one size: front-ends size a free with it */
   }
-  sa_mutex_lock(&c->lock);
+  pthread_mutex_lock(&c->lock);
   if (s == NULL) return NULL;
   c->slabs_mapped++;
   seg_push(c, s, SEG_PARTIAL);
@@ -483,7 +485,7 @@ static void *seg_direct_malloc(seg_heap_t *h, size_t size, size_t alignment) {
   d->segment.strategy_data = SEG_TAG_DIRECT;
   d->user = (char *)d + offset;
   d->usable = d->segment.size - offset;
-  sa_mutex_lock(&h->direct_lock);
+  pthread_mutex_lock(&h->direct_lock);
   d->prev = NULL;
   d->next = h->direct;
   if (h->direct) h->direct->prev = d;
@@ -498,7 +500,7 @@ static void *seg_direct_malloc(seg_heap_t *h, size_t size, size_t alignment) {
 static void seg_direct_free(seg_heap_t *h, seg_direct_t *d, void *p) {
   if (SA_UNLIKELY(d->segment.strategy_data != SEG_TAG_DIRECT || d->user != p))
     sa_fatal_pointer("invalid free", p, &h->base);
-  sa_mutex_lock(&h->direct_lock);
+  pthread_mutex_lock(&h->direct_lock);
   if (d->prev) d->prev->next = d->next;
   else h->direct = d->next;
   if (d->next) d->next->prev = d->prev;
@@ -533,7 +535,7 @@ static void *seg_realloc(sa_heap_t *heap, sa_segment_t *seg, void *p, size_t siz
   if (seg->strategy_data == SEG_TAG_SLAB) {
     seg_slab_t *s = (seg_slab_t *)seg;
     seg_class_t *c = &h->classes[s->cls];
-    sa_mutex_lock(&c->lock);
+    pthread_mutex_lock(&c->lock);
     seg_validate(h, c, s, &seg_info[s->cls], p, "invalid realloc");
     pthread_mutex_unlock(&c->lock);
     old = seg_info[s->cls].size;
@@ -560,7 +562,7 @@ static void seg_walk(sa_heap_t *heap, sa_walker_t visit, void *arg) {
   for (size_t cls = 0; cls < SEG_NCLASSES; cls++) {
     seg_class_t *c = &h->classes[cls];
     size_t size = seg_info[cls].size;
-    sa_mutex_lock(&c->lock);
+    pthread_mutex_lock(&c->lock);
     for (int st = 0; st < SEG_STATES; st++)
       for (seg_slab_t *s = c->lists[st]; s; s = s->next)
         for (uint32_t i = 0; i < s->capacity; i++)
@@ -568,7 +570,7 @@ static void seg_walk(sa_heap_t *heap, sa_walker_t visit, void *arg) {
                 arg);
     pthread_mutex_unlock(&c->lock);
   }
-  sa_mutex_lock(&h->direct_lock);
+  pthread_mutex_lock(&h->direct_lock);
   for (seg_direct_t *d = h->direct; d; d = d->next) visit(d->user, d->usable, SA_BLOCK_USED, arg);
   pthread_mutex_unlock(&h->direct_lock);
 }
@@ -636,7 +638,7 @@ static size_t seg_check(sa_heap_t *heap) {
   size_t failures = 0;
   for (size_t cls = 0; cls < SEG_NCLASSES; cls++) {
     seg_class_t *c = &h->classes[cls];
-    sa_mutex_lock(&c->lock);
+    pthread_mutex_lock(&c->lock);
     uint64_t live = 0;
     for (uint32_t st = 0; st < SEG_STATES; st++) {
       uint64_t n = 0;
@@ -657,7 +659,7 @@ static size_t seg_check(sa_heap_t *heap) {
                "class allocations - frees != live", c);
     pthread_mutex_unlock(&c->lock);
   }
-  sa_mutex_lock(&h->direct_lock);
+  pthread_mutex_lock(&h->direct_lock);
   uint64_t n = 0, bytes = 0;
   for (seg_direct_t *d = h->direct; d && n <= h->direct_segments; d = d->next, n++) {
     SEG_EXPECT(sa_segment_of(d) == &d->segment && sa_segment_of(d->user) == &d->segment,
@@ -680,12 +682,12 @@ static void seg_stats(sa_heap_t *heap, sa_stats_t *stats) {
   seg_heap_t *h = (seg_heap_t *)heap;
   for (size_t cls = 0; cls < SEG_NCLASSES; cls++) {
     seg_class_t *c = &h->classes[cls];
-    sa_mutex_lock(&c->lock);
+    pthread_mutex_lock(&c->lock);
     sa_heap_counters_t copy = c->counters;
     pthread_mutex_unlock(&c->lock);
     sa_counters_export(&copy, stats);
   }
-  sa_mutex_lock(&h->direct_lock);
+  pthread_mutex_lock(&h->direct_lock);
   sa_heap_counters_t copy = h->direct_counters;
   pthread_mutex_unlock(&h->direct_lock);
   sa_counters_export(&copy, stats);
@@ -715,8 +717,8 @@ static void seg_destroy(sa_heap_t *heap) {
 /* Fixed order: classes by index, then the direct list. */
 static void seg_lock(sa_heap_t *heap) {
   seg_heap_t *h = (seg_heap_t *)heap;
-  for (size_t cls = 0; cls < SEG_NCLASSES; cls++) sa_mutex_lock(&h->classes[cls].lock);
-  sa_mutex_lock(&h->direct_lock);
+  for (size_t cls = 0; cls < SEG_NCLASSES; cls++) pthread_mutex_lock(&h->classes[cls].lock);
+  pthread_mutex_lock(&h->direct_lock);
 }
 
 static void seg_unlock(sa_heap_t *heap) {
@@ -777,7 +779,7 @@ int sa_segregated_class_stats(sa_heap_t *heap, size_t cls, sa_segregated_class_s
   seg_heap_t *h = (seg_heap_t *)heap;
   memset(out, 0, sizeof *out);
   if (cls == SEG_NCLASSES) {
-    sa_mutex_lock(&h->direct_lock);
+    pthread_mutex_lock(&h->direct_lock);
     out->slots_per_slab = 1;
     out->requests = h->direct_counters.allocations;
     out->frees = h->direct_counters.frees;
@@ -791,7 +793,7 @@ int sa_segregated_class_stats(sa_heap_t *heap, size_t cls, sa_segregated_class_s
     out->size = seg_info[cls].size;
     out->slab_bytes = seg_info[cls].slab_bytes;
     out->slots_per_slab = seg_info[cls].capacity;
-    sa_mutex_lock(&c->lock);
+    pthread_mutex_lock(&c->lock);
     out->requests = c->counters.allocations;
     out->frees = c->counters.frees;
     out->live_objects = c->counters.current_blocks;
