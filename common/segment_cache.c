@@ -35,6 +35,7 @@
 
 #define RESERVE_MIN ((size_t)256 * 1024)
 #define RESERVE_MAX ((size_t)4 * 1024 * 1024)
+#define SHRINK_FLOOR ((size_t)16 * 1024 * 1024)
 
 /* A released span, the link written into its own first bytes. */
 typedef struct sa_span {
@@ -156,6 +157,33 @@ static void released_decay(sa_heap_t *heap) {
   if (now >= decay) released_purge(heap, now - decay);
 }
 
+/* Called with segment_lock held when a request of size bytes found nothing
+ * of its size here and will map afresh: gives back at least as many cached
+ * bytes (biggest lists first), so that spans of the wrong sizes do not
+ * pile up on top of new mappings (a program freeing and allocating large
+ * buffers of ever different sizes otherwise peaks at its live bytes plus
+ * the cache: python with random 128 KiB..2 MiB buffers, +35% RSS), beyond
+ * the first SHRINK_FLOOR bytes. */
+static void released_shrink(sa_heap_t *heap, size_t size) {
+  sa_segment_cache_t *sc = &heap->segment_cache;
+  /* Up to SHRINK_FLOOR stays: a few spans of neighbouring sizes serve a
+   * loop whose sizes vary a little. */
+  if (sc->cached_bytes <= SHRINK_FLOOR) return;
+  if (size > sc->cached_bytes - SHRINK_FLOOR) size = sc->cached_bytes - SHRINK_FLOOR;
+  size_t bytes = 0;
+  for (size_t i = BIG_LIST + 1; i-- > 0 && bytes < size && sc->cached_bytes > bytes;) {
+    while (sc->released[i] != NULL && bytes < size) {
+      sa_span_t *s = sc->released[i];
+      sc->released[i] = s->next;
+      bytes += s->size;
+      sa_os_unmap(s, s->size);
+    }
+  }
+  __atomic_sub_fetch(&heap->mapped_bytes, bytes, __ATOMIC_RELAXED);
+  sc->cached_bytes -= bytes;
+  sc->purged_bytes += bytes;
+}
+
 /* Called with segment_lock held: unlinks a released span of at least size
  * and at most size + slack bytes, smallest list first (the exact lists), or
  * the first fit of the big list. NULL if none. */
@@ -185,6 +213,7 @@ void *sa_segment_cache_pop(sa_heap_t *heap, size_t size, size_t slack, size_t *g
   pthread_mutex_lock(&heap->segment_lock);
   sa_span_t *s = released_take(heap, size, slack);
   if (s) *got = s->size;
+  else if (heap->segment_cache.cached_bytes != 0) released_shrink(heap, size);
   released_decay(heap);
   pthread_mutex_unlock(&heap->segment_lock);
   return s;
@@ -206,6 +235,7 @@ sa_segment_t *sa_segment_take(sa_heap_t *heap, size_t size, int *zeroed) {
     mem = s;
     *zeroed = 0;
   } else {
+    if (sc->cached_bytes != 0) released_shrink(heap, size);
     mem = reserve_take(heap, size);
     if (mem == NULL && sc->cached_bytes != 0) {
       released_purge(heap, UINT64_MAX); /* address space is short: give back what we keep */

@@ -230,6 +230,39 @@ TEST_F(SegregatedTest, SlabFullAndEmptyTransitions) {
   sa_free(h, p);
 }
 
+// A request the segment cache cannot serve maps afresh and gives back at
+// least as many cached bytes, beyond a 16 MiB floor: freed spans of the
+// wrong sizes do not pile up on top of new mappings.
+TEST_F(SegregatedTest, ACacheMissGivesBackAsMuchAsItMaps) {
+  cfg_.segment_decay_ms = 60 * 1000;
+  sa_heap_t* h = Create();
+  ASSERT_NE(h, nullptr);
+  const size_t kMiB = 1 << 20;
+  std::vector<void*> ptrs;
+  for (size_t i = 0; i < 40; i++) ptrs.push_back(sa_malloc(h, kMiB + i * 16 * 4096));
+  for (void* p : ptrs) sa_free(h, p);
+  sa_stats_t before;
+  sa_heap_stats(h, &before);
+  ASSERT_GT(before.segment_cache_bytes, 40 * kMiB);
+  void* big = sa_malloc(h, 8 * kMiB);  // larger than every cached span
+  ASSERT_NE(big, nullptr);
+  sa_stats_t after;
+  sa_heap_stats(h, &after);
+  EXPECT_LE(after.segment_cache_bytes, before.segment_cache_bytes - 8 * kMiB);
+  EXPECT_GE(after.segment_cache_bytes, 16 * kMiB) << "the floor was given back too";
+  EXPECT_EQ(sa_check(h), 0u);
+  sa_free(h, big);
+  // Below the floor a miss keeps the cache.
+  EXPECT_GT(sa_heap_trim(h), 0u);
+  for (size_t i = 0; i < 4; i++) sa_free(h, sa_malloc(h, kMiB + i * kMiB));  // 10 MiB cached
+  sa_heap_stats(h, &before);
+  void* other = sa_malloc(h, 20 * kMiB);
+  sa_heap_stats(h, &after);
+  EXPECT_EQ(after.segment_cache_bytes, before.segment_cache_bytes);
+  sa_free(h, other);
+  EXPECT_EQ(sa_check(h), 0u);
+}
+
 TEST_F(SegregatedTest, TrimGivesReleasedSlabsBackAtOnce) {
   cfg_.retain_empty_slabs = 0;
   cfg_.segment_decay_ms = 60 * 1000;
