@@ -109,6 +109,13 @@ static sa_span_t *spans_sort(sa_span_t *list) {
   return head.next;
 }
 
+/* Called with segment_lock held: bytes of released spans were unmapped. */
+static void released_gone(sa_heap_t *heap, size_t bytes) {
+  __atomic_sub_fetch(&heap->mapped_bytes, bytes, __ATOMIC_RELAXED);
+  heap->segment_cache.cached_bytes -= bytes;
+  heap->segment_cache.purged_bytes += bytes;
+}
+
 /* Called with segment_lock held: the released spans released at or before
  * `before` (ms; UINT64_MAX: all) back to the OS, address-adjacent ones in
  * one munmap. */
@@ -142,9 +149,7 @@ static void released_purge(sa_heap_t *heap, uint64_t before) {
     }
     sa_os_unmap(start, (size_t)(end - start));
   }
-  __atomic_sub_fetch(&heap->mapped_bytes, bytes, __ATOMIC_RELAXED);
-  sc->cached_bytes -= bytes;
-  sc->purged_bytes += bytes;
+  released_gone(heap, bytes);
 }
 
 /* Called with segment_lock held by take and release: decays the cache. */
@@ -179,9 +184,7 @@ static void released_shrink(sa_heap_t *heap, size_t size) {
       sa_os_unmap(s, s->size);
     }
   }
-  __atomic_sub_fetch(&heap->mapped_bytes, bytes, __ATOMIC_RELAXED);
-  sc->cached_bytes -= bytes;
-  sc->purged_bytes += bytes;
+  released_gone(heap, bytes);
 }
 
 /* Called with segment_lock held: unlinks a released span of at least size

@@ -506,6 +506,13 @@ static void json_str(FILE *f, const char *s) {
   fputc('"', f);
 }
 
+/* A report file for writing, or NULL after saying so on stderr. */
+static FILE *open_report(const char *path) {
+  FILE *f = fopen(path, "w");
+  if (!f) fprintf(stderr, "replay: cannot write %s: %s\n", path, strerror(errno));
+  return f;
+}
+
 int main(int argc, char **argv) {
   const char *trace_path = NULL, *workload = NULL, *strategy = "all", *conf = NULL;
   const char *csv_path = NULL, *json_path = NULL, *dump_prefix = NULL;
@@ -660,11 +667,8 @@ int main(int argc, char **argv) {
     }
   }
   if (csv_path) {
-    FILE *f = fopen(csv_path, "w");
-    if (!f) {
-      fprintf(stderr, "replay: cannot write %s\n", csv_path);
-      return 2;
-    }
+    FILE *f = open_report(csv_path);
+    if (!f) return 2;
     fprintf(f, "strategy,op,frag_pct,free_bytes,largest_free,mapped,allocated,live_requested\n");
     for (size_t i = 0; i < nres; i++)
       for (size_t j = 0; j < res[i].samples.n; j++) {
@@ -677,11 +681,8 @@ int main(int argc, char **argv) {
     fclose(f);
   }
   if (json_path) {
-    FILE *f = fopen(json_path, "w");
-    if (!f) {
-      fprintf(stderr, "replay: cannot write %s\n", json_path);
-      return 2;
-    }
+    FILE *f = open_report(json_path);
+    if (!f) return 2;
     fprintf(f, "{\"source\": ");
     json_str(f, source);
     fprintf(f, ", \"kind\": \"%s\", \"conf\": ", trace_path ? "trace" : "workload");
