@@ -7,6 +7,12 @@
  *   compare_driver --workload mixed [--threads N] [--count N] [--scale F]
  *                  [--sample-every K] [--live] [--no-latency]
  *   compare_driver --list            one workload name per line
+ *   compare_driver --which-malloc    which loaded object answers malloc (JSON)
+ *
+ * --linger: after the JSON line, the driver writes "linger\n", closes its
+ * stdout and sleeps until killed (at most 60 s), so the orchestrator can read
+ * its RSS a second after the work is done (what the allocator gives back by
+ * itself when the program goes idle) while the next run goes on.
  *
  * Passes, in one process:
  *   1. timed:   the workload with the plain libc adapter; wall time,
@@ -222,6 +228,21 @@ static const char *detect_allocator(void) {
   return "glibc";
 }
 
+/* {"malloc_object": the file of the object whose malloc the dynamic linker
+ * binds (the preloaded library, or libc), "detected": as above}. Used by the
+ * orchestrator to reject a --allocator library that does not answer malloc. */
+static int which_malloc(void) {
+  void *sym = dlsym(RTLD_DEFAULT, "malloc");
+  Dl_info info;
+  const char *file = sym != NULL && dladdr(sym, &info) != 0 && info.dli_fname != NULL ? info.dli_fname : "";
+  void *p = malloc(24); /* and it must hand out memory */
+  out("{\"malloc_object\":\"%s\",\"detected\":\"%s\",\"malloc_ok\":%s}\n", file, detect_allocator(),
+      p != NULL ? "true" : "false");
+  free(p);
+  out_flush();
+  return p != NULL ? 0 : 3;
+}
+
 /* ---- latency sampling adapter -------------------------------------------------- */
 
 enum { K_MALLOC = 0, K_FREE = 1, K_REALLOC = 2, K_KINDS = 3 };
@@ -415,8 +436,8 @@ static void at_peak(void *arg) {
 static void usage(void) {
   dprintf(2,
           "usage: compare_driver --workload NAME [--threads N] [--count N] [--scale F]\n"
-          "                      [--sample-every K] [--live] [--no-latency]\n"
-          "       compare_driver --list\n");
+          "                      [--sample-every K] [--live] [--no-latency] [--linger]\n"
+          "       compare_driver --list | --which-malloc\n");
   exit(2);
 }
 
@@ -424,7 +445,7 @@ int main(int argc, char **argv) {
   const char *name = NULL;
   long threads = -1, sample_every = 0, count = 0;
   double scale = 1.0;
-  int live = 0, latency = 1;
+  int live = 0, latency = 1, linger = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -433,6 +454,10 @@ int main(int argc, char **argv) {
         out("%s\t%s\n", w->name, w->help);
       out_flush();
       return 0;
+    } else if (strcmp(a, "--which-malloc") == 0) {
+      return which_malloc();
+    } else if (strcmp(a, "--linger") == 0) {
+      linger = 1;
     } else if (strcmp(a, "--workload") == 0 && v) {
       name = v, i++;
     } else if (strcmp(a, "--threads") == 0 && v) {
@@ -526,7 +551,13 @@ int main(int argc, char **argv) {
     size_t ops3 = w->run(&live_allocator, &p);
     out(",\"peak_live_bytes\":%zu", ops3 == WL_FAILED ? (size_t)0 : atomic_load(&peak_live_bytes));
   }
-  out("}\n");
+  out(",\"rss_end_kb\":%ld}\n", proc_status_kb("VmRSS"));
   out_flush();
+  if (linger && ops != WL_FAILED) {
+    out("linger\n");
+    out_flush();
+    close(1);
+    for (int i = 0; i < 60; i++) sleep(1); /* killed by the orchestrator long before */
+  }
   return ops == WL_FAILED ? 3 : 0;
 }
