@@ -43,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 #if defined(__x86_64__) || defined(__i386__)
@@ -508,6 +509,8 @@ int main(int argc, char **argv) {
   size_t ops = w->run(sa_bench_system_allocator(), &p);
   uint64_t t1 = mono_ns();
   long hwm = proc_status_kb("VmHWM");
+  struct rusage ru; /* the process so far: start-up (~1 ms) and the timed pass */
+  getrusage(RUSAGE_SELF, &ru);
   stratalloc_stats(stats_end, sizeof stats_end);
 
   out("{\"workload\":\"%s\",\"detected_allocator\":\"%s\",\"ok\":%s,", w->name, detected,
@@ -517,6 +520,10 @@ int main(int argc, char **argv) {
   out("\"ops\":%zu,\"wall_ns\":%llu,\"allocs_per_sec\":%.1f,",
       ops == WL_FAILED ? (size_t)0 : ops, (unsigned long long)(t1 - t0),
       ops == WL_FAILED || t1 == t0 ? 0.0 : (double)ops * 1e9 / (double)(t1 - t0));
+  out("\"ru\":{\"user_s\":%.6f,\"sys_s\":%.6f,\"minflt\":%ld,\"majflt\":%ld,\"nvcsw\":%ld,\"nivcsw\":%ld},",
+      (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6,
+      (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6, ru.ru_minflt, ru.ru_majflt, ru.ru_nvcsw,
+      ru.ru_nivcsw);
   out("\"rss_before_kb\":%ld,\"peak_rss_kb\":%ld,\"peak_rss_delta_kb\":%ld,", rss_before, hwm,
       hwm >= 0 && rss_before >= 0 ? hwm - rss_before : -1);
   if (latency)
