@@ -432,6 +432,8 @@ static void at_peak(void *arg) {
     stratalloc_stats(stats_peak, sizeof stats_peak);
 }
 
+static double tv_s(struct timeval tv) { return (double)tv.tv_sec + (double)tv.tv_usec / 1e6; }
+
 /* ---- main ----------------------------------------------------------------------- */
 
 static void usage(void) {
@@ -505,11 +507,12 @@ int main(int argc, char **argv) {
 
   /* Pass 1: timed. */
   long rss_before = proc_status_kb("VmRSS");
+  struct rusage ru0, ru; /* the timed pass's own share (not the calibration's) */
+  getrusage(RUSAGE_SELF, &ru0);
   uint64_t t0 = mono_ns();
   size_t ops = w->run(sa_bench_system_allocator(), &p);
   uint64_t t1 = mono_ns();
   long hwm = proc_status_kb("VmHWM");
-  struct rusage ru; /* the process so far: start-up (~1 ms) and the timed pass */
   getrusage(RUSAGE_SELF, &ru);
   stratalloc_stats(stats_end, sizeof stats_end);
 
@@ -521,9 +524,9 @@ int main(int argc, char **argv) {
       ops == WL_FAILED ? (size_t)0 : ops, (unsigned long long)(t1 - t0),
       ops == WL_FAILED || t1 == t0 ? 0.0 : (double)ops * 1e9 / (double)(t1 - t0));
   out("\"ru\":{\"user_s\":%.6f,\"sys_s\":%.6f,\"minflt\":%ld,\"majflt\":%ld,\"nvcsw\":%ld,\"nivcsw\":%ld},",
-      (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6,
-      (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6, ru.ru_minflt, ru.ru_majflt, ru.ru_nvcsw,
-      ru.ru_nivcsw);
+      tv_s(ru.ru_utime) - tv_s(ru0.ru_utime), tv_s(ru.ru_stime) - tv_s(ru0.ru_stime),
+      ru.ru_minflt - ru0.ru_minflt, ru.ru_majflt - ru0.ru_majflt, ru.ru_nvcsw - ru0.ru_nvcsw,
+      ru.ru_nivcsw - ru0.ru_nivcsw);
   out("\"rss_before_kb\":%ld,\"peak_rss_kb\":%ld,\"peak_rss_delta_kb\":%ld,", rss_before, hwm,
       hwm >= 0 && rss_before >= 0 ? hwm - rss_before : -1);
   if (latency)
