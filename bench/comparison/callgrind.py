@@ -26,7 +26,8 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import main as compare  # noqa: E402
+import allocators  # noqa: E402
+import machine  # noqa: E402
 
 WORKLOADS = [("malloc_free_loop", "32 B malloc+free loop"), ("mixed", "mixed 16..1024 B, 10k slots")]
 
@@ -75,15 +76,18 @@ def main():
     if not shutil.which("valgrind") or not shutil.which("callgrind_annotate"):
         sys.exit("callgrind: valgrind is missing (Debian package valgrind; ./bazelw installs it)")
     driver = os.path.abspath(args.driver)
-    entries = compare.catalogue(args.stratalloc)
-    chosen = compare.select("allocator", args.allocators, [e[0] for e in entries])
+    try:
+        entries = allocators.catalogue(args.stratalloc)
+        chosen = [a.name for a in allocators.select(args.allocators, entries)]
+    except allocators.AllocatorError as e:
+        sys.exit("callgrind: %s" % e)
     workspace = os.environ.get("BUILD_WORKSPACE_DIRECTORY") or os.getcwd()
     out = args.out or os.path.join(workspace, "bench", "results", "callgrind.md")
     if not os.path.isabs(out):
         out = os.path.join(workspace, out)
     rows, notes = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        for name, kind, lib, pkg in entries:
+        for name, kind, lib, pkg, _ in entries:
             if name not in chosen:
                 continue
             if lib and not os.path.exists(lib):
@@ -100,7 +104,7 @@ def main():
                     row += ["failed", "failed"]
             rows.append(row)
             sys.stderr.write("callgrind: %-26s %s\n" % (name, "  ".join(row[1:])))
-    m = compare.machine_info(workspace)
+    m = machine.machine_info(workspace)
     header = ["allocator"] + ["%s: %s" % (w, k) for w, _ in WORKLOADS for k in ("Ir/malloc", "Ir/free")]
     table = "| " + " | ".join(header) + " |\n|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|\n"
     table += "".join("| " + " | ".join(r) + " |\n" for r in rows)

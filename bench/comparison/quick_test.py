@@ -54,7 +54,10 @@ class QuickTest(unittest.TestCase):
             self.assertEqual(cell["ok_runs"], 3, cell)
             for metric in ("wall_ms", "allocs_per_sec", "lat_p50_ns", "lat_p99_ns", "lat_p999_ns", "peak_rss_mb"):
                 self.assertIsNotNone(cell[metric]["median"], (cell["workload"], cell["allocator"], metric))
-            self.assertIsNotNone(cell["time_ratio"]["median"])
+            self.assertIsNotNone(cell["time"]["ratio"])
+            self.assertIsNotNone(cell["time"]["ci"][0])
+            self.assertIn(cell["time"]["verdict"], ("faster", "slower", "same"))
+            self.assertIsNotNone(cell["rss_idle_mb"]["median"], cell)  # read while the driver lingered
             if cell["allocator"] != "glibc":  # stratalloc stats from the common layer
                 self.assertIsNotNone(cell["fragmentation_pct"]["median"], cell)
                 self.assertIsNotNone(cell["sa_peak_mapped_mb"]["median"], cell)
@@ -71,6 +74,7 @@ class QuickTest(unittest.TestCase):
         self.assertIn("## Wall time", md)
         for w in WORKLOADS:
             self.assertIn("| %s |" % w, md)
+        self.assertIn("Mann-Whitney", md)
         for png in ("time_ratio.png", "peak_rss.png", "latency.png"):
             with open(os.path.join(self.out, png), "rb") as f:
                 self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n", png)

@@ -1,36 +1,70 @@
 """Aggregation and the report writer of //bench:compare.
 
-    cells, summary = aggregate(runs, allocators, workloads, peak_live)
+    cells, summary = aggregate(runs, allocators, benches, peak_live, baseline)
     text = terminal_table(results)            # what the terminal shows
     paths = write_report(results, out_dir)    # report.md, results.json,
-                                              # results.csv, *.png
+                                              # results.csv, *.png (charts.py)
 
-`runs` are the per-process results of bench/compare_driver (one dict per
-repetition x workload x allocator, see compare.py); `results` is the dict
-that becomes results.json. Python 3 standard library; matplotlib (Debian's
-python3-matplotlib) only for the charts, and a missing matplotlib is a note
-in the report, never a silent gap.
+`runs` are the per-process results (one dict per repetition x benchmark x
+allocator, see main.py); `results` is the dict that becomes results.json.
 """
 
 import csv
 import io
 import json
 import os
+import textwrap
 
-try:  # package import (tests, compare.py) or flat (script dir on sys.path)
+try:  # package import (tests) or flat (script dir on sys.path)
     from . import stats
 except ImportError:  # pragma: no cover
     import stats
 
-BASELINE = "glibc"
+TIME_ESTIMATOR = "low_mean"   # see stats.py: timings here are bimodal
+RSS_ESTIMATOR = "median"      # memory is not: the median is the usual figure
+TERMINAL_BLOCK = 6            # allocator columns per terminal table (120 columns)
 
-# Metrics of a cell: name -> (function of a run dict giving a number or None).
+
+def _kb_to_mb(key):
+    return lambda r: r[key] / 1024.0 if r.get(key) is not None else None
+
+
 def _lat(key):
     return lambda r: ((r.get("latency") or {}).get("all") or {}).get(key)
 
 
 def _sa(key, where="sa_stats_peak"):
     return lambda r: (r.get(where) or {}).get(key)
+
+
+def _mapped_mb(r):
+    v = _sa("peak_mapped_bytes", "sa_stats_end")(r)
+    return v / 1048576.0 if v is not None else None
+
+
+# Metrics of a run: name -> function of the run dict giving a number or None.
+METRICS = {
+    "wall_ms": lambda r: r["wall_ns"] / 1e6 if r.get("wall_ns") is not None else None,
+    "cpu_ms": lambda r: r.get("cpu_ms"),
+    "allocs_per_sec": lambda r: r.get("allocs_per_sec"),
+    "lat_mean_ns": _lat("mean_ns"),
+    "lat_p50_ns": _lat("p50_ns"),
+    "lat_p99_ns": _lat("p99_ns"),
+    "lat_p999_ns": _lat("p999_ns"),
+    "peak_rss_mb": _kb_to_mb("peak_rss_kb"),
+    "tree_peak_rss_mb": _kb_to_mb("tree_peak_rss_kb"),
+    "rss_end_mb": _kb_to_mb("rss_end_kb"),
+    "rss_idle_mb": _kb_to_mb("rss_idle_kb"),
+    "minflt": lambda r: r.get("minflt"),
+    "majflt": lambda r: r.get("majflt"),
+    "csw": lambda r: r.get("csw"),
+    "fragmentation_pct": _sa("fragmentation_pct"),
+    "sa_peak_mapped_mb": _mapped_mb,
+    "sa_overhead_pct": _sa("overhead_pct"),
+    "cache_hit_rate_pct": _sa("cache_hit_rate_pct", "sa_stats_end"),
+}
+COMPARED = {"time": ("wall_ms", TIME_ESTIMATOR), "rss": ("peak_rss_mb", RSS_ESTIMATOR)}
+CSV_METRICS = list(METRICS) + ["overhead_pct"]
 
 
 def _overhead_pct(run, peak_live):
@@ -40,68 +74,61 @@ def _overhead_pct(run, peak_live):
     return (delta * 1024.0 / peak_live - 1.0) * 100.0
 
 
-METRICS = {
-    "wall_ms": lambda r: r["wall_ns"] / 1e6 if r.get("wall_ns") is not None else None,
-    "allocs_per_sec": lambda r: r.get("allocs_per_sec"),
-    "lat_mean_ns": _lat("mean_ns"),
-    "lat_p50_ns": _lat("p50_ns"),
-    "lat_p99_ns": _lat("p99_ns"),
-    "lat_p999_ns": _lat("p999_ns"),
-    "peak_rss_mb": lambda r: r["peak_rss_kb"] / 1024.0 if r.get("peak_rss_kb") is not None else None,
-    "fragmentation_pct": _sa("fragmentation_pct"),
-    "sa_peak_mapped_mb": lambda r: (_sa("peak_mapped_bytes", "sa_stats_end")(r) or 0) / 1048576.0
-    if _sa("peak_mapped_bytes", "sa_stats_end")(r) is not None else None,
-    "sa_overhead_pct": _sa("overhead_pct"),
-    "cache_hit_rate_pct": _sa("cache_hit_rate_pct", "sa_stats_end"),
-}
-
-CSV_METRICS = list(METRICS) + ["overhead_pct", "time_ratio", "rss_ratio"]
-
-
-def aggregate(runs, allocators, workloads, peak_live=None, baseline=BASELINE):
-    """Medians and min-max per (workload, allocator), ratios to the baseline.
-
-    runs: dicts with at least rep, workload, allocator, ok (bool), error and
-    the driver's metrics. Returns (cells, summary): cells is a list of dicts
-    in workload-major order; summary maps allocator -> geometric means of its
-    time and peak-RSS ratios and its failure count."""
+def aggregate(runs, allocators, benches, peak_live=None, baseline="glibc"):
+    """Per (benchmark, allocator): every metric summarised (median, min, max,
+    n) and time and peak RSS compared with the baseline (stats.compare: ratio
+    of the estimator, bootstrap 95% interval, Mann-Whitney verdict, bimodal
+    flag). Returns (cells in benchmark-major order, summary per allocator)."""
     peak_live = peak_live or {}
     by = {}
     for r in runs:
         by.setdefault((r["workload"], r["allocator"]), []).append(r)
     cells = []
-    for w in workloads:
-        base = sorted(by.get((w, baseline), []), key=lambda r: r["rep"])
-        base_ok = {r["rep"]: r for r in base if r.get("ok")}
+    for w in benches:
+        base_ok = {r["rep"]: r for r in by.get((w, baseline), []) if r.get("ok")}
         for a in allocators:
             rs = sorted(by.get((w, a), []), key=lambda r: r["rep"])
             ok = [r for r in rs if r.get("ok")]
-            cell = {"workload": w, "allocator": a, "runs": len(rs), "ok_runs": len(ok),
+            kind = rs[0].get("kind", "workload") if rs else "workload"
+            cell = {"workload": w, "kind": kind, "allocator": a, "runs": len(rs), "ok_runs": len(ok),
                     "failed_runs": len(rs) - len(ok),
                     "errors": sorted({r.get("error") or "failed" for r in rs if not r.get("ok")})}
             for name, fn in METRICS.items():
                 cell[name] = stats.summarize([fn(r) for r in ok])
             cell["overhead_pct"] = stats.summarize([_overhead_pct(r, peak_live.get(w)) for r in ok])
-            for name, metric in (("time_ratio", "wall_ms"), ("rss_ratio", "peak_rss_mb")):
+            extra = sorted({k for r in ok for k in (r.get("metrics") or {})})
+            cell["program_metrics"] = {k: stats.summarize([(r.get("metrics") or {}).get(k) for r in ok]) for k in extra}
+            reps = sorted(set(base_ok) | {r["rep"] for r in ok})
+            mine = {r["rep"]: r for r in ok}
+            for key, (metric, est) in COMPARED.items():
                 fn = METRICS[metric]
-                base_vals = [fn(r) for r in base_ok.values()]
-                paired = stats.paired_ratios([fn(r) for r in ok], [fn(base_ok[r["rep"]]) if r["rep"] in base_ok else None for r in ok])
-                lo, hi = stats.spread(paired)
-                cell[name] = {"median": stats.ratio(cell[metric]["median"], stats.median(base_vals)),
-                              "min": lo, "max": hi, "n": len([p for p in paired if p is not None])}
+                values = [fn(mine[k]) if k in mine else None for k in reps]
+                bases = [fn(base_ok[k]) if k in base_ok else None for k in reps]
+                cell[key] = stats.compare(values, bases, stats.ESTIMATORS[est], seed=len(cells) + 1)
+                cell[key]["estimator"] = est
+                cell[key]["value"] = stats.ESTIMATORS[est](values)
             cells.append(cell)
+    return cells, summarize(cells, allocators, baseline)
+
+
+def summarize(cells, allocators, baseline):
+    kinds = [k for k in ("workload", "app", "program") if any(c["kind"] == k for c in cells)]
     summary = {}
     for a in allocators:
         mine = [c for c in cells if c["allocator"] == a]
-        summary[a] = {
-            "time_ratio_geomean": stats.geomean([c["time_ratio"]["median"] for c in mine]),
-            "rss_ratio_geomean": stats.geomean([c["rss_ratio"]["median"] for c in mine]),
-            "failed_cells": sum(1 for c in mine if c["failed_runs"]),
-        }
-    return cells, summary
+        s = {"failed_cells": sum(1 for c in mine if c["failed_runs"]), "geomean": {}}
+        for key in COMPARED:
+            s["geomean"][key] = {"all": stats.geomean([c[key]["ratio"] for c in mine])}
+            for k in kinds:
+                s["geomean"][key][k] = stats.geomean([c[key]["ratio"] for c in mine if c["kind"] == k])
+        if a != baseline:
+            s["verdicts"] = {v: sum(1 for c in mine if c["time"]["verdict"] == v) for v in ("faster", "slower", "same")}
+            s["unstable_cells"] = sum(1 for c in mine if c["time"]["unstable"])
+        summary[a] = s
+    return summary
 
 
-# ---- formatting ----------------------------------------------------------------
+# ---- formatting -------------------------------------------------------------------
 
 def fmt_num(x, digits=2):
     if x is None:
@@ -113,34 +140,82 @@ def fmt_num(x, digits=2):
     return "%.*f" % (digits, x)
 
 
-def _cell_text(cell, baseline=BASELINE, spread_shown=True):
-    if cell["ok_runs"] == 0:
-        return "FAILED (%s)" % ", ".join(cell["errors"])
-    if cell["allocator"] == baseline:
-        m = cell["wall_ms"]
-        text = "%s ms" % fmt_num(m["median"])
-        if spread_shown and m["n"] > 1:
-            text += " (%s-%s)" % (fmt_num(m["min"]), fmt_num(m["max"]))
-    else:
-        t = cell["time_ratio"]
-        text = "%sx" % fmt_num(t["median"])
-        if spread_shown and t["n"] > 1:
-            text += " (%s-%s)" % (fmt_num(t["min"]), fmt_num(t["max"]))
-    if cell["failed_runs"]:
-        text += " [%d failed: %s]" % (cell["failed_runs"], ", ".join(cell["errors"]))
+def fmt_ms(ms):
+    if ms is None:
+        return "-"
+    return "%s s" % fmt_num(ms / 1e3) if ms >= 1000 else "%s ms" % fmt_num(ms)
+
+
+KIND_LABEL = {"workload": "synthetic", "app": "apps", "program": "programs"}
+MARKS = ("~ no significant difference (Mann-Whitney p >= 0.05); ? unstable verdict (it holds on fewer than "
+         "%d%% of bootstrap resamples, or the runs split into two modes: the next run may read differently)" % (
+             100 * stats.MIN_STABILITY))
+
+
+def _half_width_pct(comp):
+    lo, hi = comp["ci"]
+    r = comp["ratio"]
+    if lo is None or hi is None or not r:
+        return None
+    return 100.0 * max(r - lo, hi - r) / r
+
+
+def _ratio_text(comp, ci=True):
+    if comp["ratio"] is None:
+        return "-"
+    text = "%sx" % fmt_num(comp["ratio"])
+    hw = _half_width_pct(comp)
+    if ci and hw is not None:
+        text += "±%.0f%%" % hw
+    if comp["verdict"] == "same":
+        text += "~"
+    if comp["unstable"]:
+        text += "?"
     return text
 
 
-def _grid(results, cell_fn, summary_fn=None, summary_label="geomean"):
-    allocators = [a["name"] for a in results["allocators"]]
+def _failed_text(cell, short):
+    if short:
+        return "FAILED"
+    return "FAILED (%s)" % ", ".join(cell["errors"])
+
+
+def _time_cell(cell, baseline, short=False):
+    if cell["ok_runs"] == 0:
+        return _failed_text(cell, short)
+    if cell["allocator"] == baseline:
+        return fmt_ms(cell["time"]["value"])
+    text = _ratio_text(cell["time"], ci=True)
+    if cell["failed_runs"]:
+        text += " [%d failed]" % cell["failed_runs"] if short else " [%d failed: %s]" % (
+            cell["failed_runs"], ", ".join(cell["errors"]))
+    return text
+
+
+def _rss_cell(cell, baseline, short=False):
+    if cell["ok_runs"] == 0:
+        return _failed_text(cell, True)
+    if cell["allocator"] == baseline:
+        return "%s MB" % fmt_num(cell["rss"]["value"], 1)
+    return _ratio_text(cell["rss"], ci=False)
+
+
+def _grid(results, cell_fn, key, allocs=None):
+    base = results["config"].get("baseline", "glibc")
+    allocators = allocs or [a["name"] for a in results["allocators"]]
     cells = {(c["workload"], c["allocator"]): c for c in results["cells"]}
-    header = ["workload"] + allocators
     rows = []
-    for w in [x["name"] for x in results["workloads"]]:
-        rows.append([w] + [cell_fn(cells[(w, a)]) if (w, a) in cells else "-" for a in allocators])
-    if summary_fn:
-        rows.append([summary_label] + [summary_fn(a) for a in allocators])
-    return header, rows
+    for w in results["workloads"]:
+        rows.append([w["name"]] + [cell_fn(cells[(w["name"], a)], base) if (w["name"], a) in cells else "-"
+                                   for a in allocators])
+    kinds = [k for k in ("workload", "app", "program") if any(w.get("kind", "workload") == k for w in results["workloads"])]
+    summary = results["summary"]
+    for k in kinds + (["all"] if len(kinds) > 1 else []):
+        label = "geomean %s" % (KIND_LABEL.get(k, k))
+        n = sum(1 for w in results["workloads"] if k == "all" or w.get("kind", "workload") == k)
+        rows.append(["%s (%d)" % (label, n)] + [
+            "1.00x" if a == base else "%sx" % fmt_num(summary[a]["geomean"][key].get(k)) for a in allocators])
+    return ["workload"] + allocators, rows
 
 
 def _markdown(header, rows):
@@ -154,66 +229,101 @@ def _markdown(header, rows):
 
 def _plain(header, rows):
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
-    line = lambda r: "  ".join(str(x).ljust(wd) if i == 0 else str(x).rjust(wd) for i, (x, wd) in enumerate(zip(r, widths)))
+    line = lambda r: "  ".join(str(x).ljust(wd) if i == 0 else str(x).rjust(wd)
+                               for i, (x, wd) in enumerate(zip(r, widths)))
     return "\n".join([line(header), "  ".join("-" * wd for wd in widths)] + [line(r) for r in rows]) + "\n"
 
 
-def _time_grid(results, spread_shown=True):
-    summary = results["summary"]
-
-    def geo(a):
-        if a == BASELINE:
-            return "1.00x"
-        return "%sx" % fmt_num(summary[a]["time_ratio_geomean"])
-    return _grid(results, lambda c: _cell_text(c, spread_shown=spread_shown), geo)
+def short_name(name):
+    return name.replace("thread_cache+", "tc+")
 
 
-def _rss_grid(results):
-    summary = results["summary"]
-
-    def cell(c):
-        if c["ok_runs"] == 0:
-            return "FAILED"
-        return "%s MB" % fmt_num(c["peak_rss_mb"]["median"], 1)
-
-    def geo(a):
-        return "%sx" % fmt_num(summary[a]["rss_ratio_geomean"])
-    return _grid(results, cell, geo, "geomean ratio")
+def _blocks(results):
+    """Allocator columns in blocks of TERMINAL_BLOCK, the baseline first in each."""
+    base = results["config"].get("baseline", "glibc")
+    others = [a["name"] for a in results["allocators"] if a["name"] != base]
+    size = TERMINAL_BLOCK - 1
+    return [[base] + others[i:i + size] for i in range(0, max(1, len(others)), size)]
 
 
 def terminal_table(results):
-    """The time table (glibc in ms, the others as a ratio to glibc) and the
-    peak RSS table, as plain text."""
-    n = results["config"]["repetitions"]
-    out = ["Wall time: glibc in ms, others as time / glibc time (< 1 is faster); median of %d, min-max of the per-repetition ratios" % n]
-    out.append(_plain(*_time_grid(results)))
-    out.append("Peak RSS of the driver process (VmHWM, median), last row: geometric mean of the ratio to glibc")
-    out.append(_plain(*_rss_grid(results)))
+    """Time and peak RSS tables as plain text, at most 120 columns wide:
+    benchmarks as rows, allocators in blocks of TERMINAL_BLOCK columns."""
+    cfg = results["config"]
+    base = cfg.get("baseline", "glibc")
+    n = cfg["repetitions"]
+    out = ["Wall time: %s in ms or s (low mean: the mean of the fastest half of %d runs), others as" % (base, n),
+           "time / %s's time (< 1 is faster), ± the 95%% bootstrap interval" % base,
+           "  ~ no significant difference (Mann-Whitney p >= 0.05)",
+           "  ? unstable: the verdict holds on < %d%% of bootstrap resamples, or the runs split in two modes"
+           % (100 * stats.MIN_STABILITY)]
+    for block in _blocks(results):
+        h, rows = _grid(results, lambda c, b: _time_cell(c, b, short=True), "time", block)
+        out.append(_plain(["workload"] + [short_name(a) for a in block], rows))
+    out.append("Peak RSS: %s in MB (median), others as a ratio to it" % base)
+    for block in _blocks(results):
+        h, rows = _grid(results, lambda c, b: _rss_cell(c, b, short=True), "rss", block)
+        out.append(_plain(["workload"] + [short_name(a) for a in block], rows))
+    if any("thread_cache+" in a["name"] for a in results["allocators"]):
+        out.append("tc+X is thread_cache+X.")
+    out.append(textwrap.fill(verdict_line(results), 120, subsequent_indent="  "))
     if results.get("notes"):
-        out.append("Notes:\n" + "\n".join("  - " + n for n in results["notes"]))
+        out.append("Notes:\n" + "\n".join(textwrap.fill(n, 120, initial_indent="  - ", subsequent_indent="    ")
+                                           for n in results["notes"]))
     return "\n".join(out) + "\n"
 
 
+def verdict_line(results):
+    base = results["config"].get("baseline", "glibc")
+    parts = []
+    for a in results["allocators"]:
+        s = results["summary"][a["name"]]
+        if a["name"] == base:
+            continue
+        v = s["verdicts"]
+        parts.append("%s %d/%d/%d%s" % (short_name(a["name"]), v["faster"], v["slower"], v["same"],
+                                        " (%d?)" % s["unstable_cells"] if s["unstable_cells"] else ""))
+    return "Verdicts vs %s (faster/slower/no difference): %s" % (base, "; ".join(parts))
+
+
 def _details(results):
-    header = ["workload", "allocator", "wall ms (min-max)", "time / glibc", "Mallocs/s",
-              "mean ns", "p50 ns", "p99 ns", "p99.9 ns", "peak RSS MB", "overhead %", "frag %"]
+    header = ["workload", "allocator", "n", "wall (min-max)", "time ratio [95% CI]", "p", "stable", "CPU ms",
+              "Mallocs/s",
+              "p50 ns", "p99 ns", "peak RSS MB", "RSS idle MB", "minor faults", "overhead %"]
     rows = []
     for c in results["cells"]:
         if c["ok_runs"] == 0:
-            rows.append([c["workload"], c["allocator"], "FAILED: " + ", ".join(c["errors"])] + [""] * 9)
+            rows.append([c["workload"], c["allocator"], "FAILED: " + ", ".join(c["errors"])] + [""] * (len(header) - 3))
             continue
-        m = c["wall_ms"]
+        m, t = c["wall_ms"], c["time"]
+        ci = "[%s, %s]" % (fmt_num(t["ci"][0]), fmt_num(t["ci"][1])) if t["ci"][0] is not None else ""
         rows.append([
-            c["workload"], c["allocator"],
-            "%s (%s-%s)" % (fmt_num(m["median"]), fmt_num(m["min"]), fmt_num(m["max"])),
-            fmt_num(c["time_ratio"]["median"]),
-            fmt_num((c["allocs_per_sec"]["median"] or 0) / 1e6),
-            fmt_num(c["lat_mean_ns"]["median"], 1), fmt_num(c["lat_p50_ns"]["median"], 1),
-            fmt_num(c["lat_p99_ns"]["median"], 1), fmt_num(c["lat_p999_ns"]["median"], 1),
-            fmt_num(c["peak_rss_mb"]["median"], 1), fmt_num(c["overhead_pct"]["median"], 0),
-            fmt_num(c["fragmentation_pct"]["median"], 1),
+            c["workload"], c["allocator"], "%d" % c["ok_runs"],
+            "%s (%s-%s)" % (fmt_ms(t["value"]), fmt_num(m["min"]), fmt_num(m["max"])),
+            "%s %s %s" % (fmt_num(t["ratio"]), ci, t["verdict"] or "") + (" bimodal" if t.get("bimodal") else ""),
+            "%.3f" % t["p"] if t["p"] is not None else "-",
+            "%.0f%%" % (100 * t["stability"]) if t.get("stability") is not None else "-",
+            fmt_num(c["cpu_ms"]["median"], 1),
+            fmt_num((c["allocs_per_sec"]["median"] or 0) / 1e6) if c["allocs_per_sec"]["median"] else "-",
+            fmt_num(c["lat_p50_ns"]["median"], 1), fmt_num(c["lat_p99_ns"]["median"], 1),
+            fmt_num(c["peak_rss_mb"]["median"], 1), fmt_num(c["rss_idle_mb"]["median"], 1),
+            fmt_num(c["minflt"]["median"], 0), fmt_num(c["overhead_pct"]["median"], 0),
         ])
     return header, rows
+
+
+def _memory_grid(results, metric, digits=1):
+    allocators = [a["name"] for a in results["allocators"]]
+    cells = {(c["workload"], c["allocator"]): c for c in results["cells"]}
+    rows = []
+    for w in results["workloads"]:
+        row = [w["name"]]
+        for a in allocators:
+            c = cells.get((w["name"], a))
+            row.append(fmt_num(c[metric]["median"], digits) if c and c["ok_runs"] else "-")
+        if any(x != "-" for x in row[1:]):
+            rows.append(row)
+    return ["workload"] + allocators, rows
 
 
 def _stratalloc_table(results):
@@ -221,21 +331,38 @@ def _stratalloc_table(results):
     header = ["workload", "strategy", "frag % at peak", "sa overhead % at peak", "peak mapped MB", "cache hit %"]
     rows = []
     for c in results["cells"]:
-        if c["allocator"] in names and c["ok_runs"]:
+        if c["allocator"] in names and c["ok_runs"] and c["kind"] == "workload":
             rows.append([c["workload"], c["allocator"], fmt_num(c["fragmentation_pct"]["median"], 1),
                          fmt_num(c["sa_overhead_pct"]["median"], 1), fmt_num(c["sa_peak_mapped_mb"]["median"], 1),
                          fmt_num(c["cache_hit_rate_pct"]["median"], 1)])
     return header, rows
 
 
-CHARTS = [("time_ratio.png", "Wall time relative to glibc"),
+def _program_metrics_tables(results):
+    """One table per program that reported its own metrics: key x allocator."""
+    allocators = [a["name"] for a in results["allocators"]]
+    cells = {(c["workload"], c["allocator"]): c for c in results["cells"]}
+    out = []
+    for w in results["workloads"]:
+        keys = sorted({k for a in allocators for k in (cells.get((w["name"], a)) or {}).get("program_metrics", {})})
+        if not keys:
+            continue
+        rows = [[k] + [fmt_num(((cells.get((w["name"], a)) or {}).get("program_metrics", {}).get(k) or {}).get("median"))
+                       for a in allocators] for k in keys]
+        out.append((w["name"], ["metric (median)"] + allocators, rows))
+    return out
+
+
+CHARTS = [("time_ratio.png", "Wall time relative to the baseline, with 95% intervals"),
           ("peak_rss.png", "Peak RSS"),
-          ("latency.png", "Latency percentiles per call")]
+          ("latency.png", "Latency percentiles per call"),
+          ("rss_timeline.png", "RSS over time of every program and app")]
 
 
 def write_markdown(results, path, charts):
     m = results["machine"]
     cfg = results["config"]
+    base = cfg.get("baseline", "glibc")
     with open(path, "w") as f:
         f.write("# stratalloc comparison report\n\n")
         f.write("%s, %s\n\n" % (results["created"], "quick run" if cfg.get("quick") else "default run"))
@@ -243,21 +370,60 @@ def write_markdown(results, path, charts):
             m.get("cpu_model"), m.get("cores"), m.get("kernel"), m.get("glibc"),
             (", git " + m["git_commit"]) if m.get("git_commit") else ""))
         f.write("Command: `%s`\n\n" % results["commands"]["orchestrator"])
-        f.write("Each cell: the same driver binary (`bench/compare_driver`), one process per run, "
-                "the allocator switched by `LD_PRELOAD`; %d repetitions, allocators interleaved "
-                "(the order rotates every repetition); median, and min-max over repetitions.\n\n" % cfg["repetitions"])
-        f.write("## Wall time\n\nglibc in ms; every other allocator as its time / glibc's time "
-                "(< 1 is faster), min-max of the per-repetition ratios in parentheses. "
-                "Last row: geometric mean of the ratios.\n\n")
-        f.write(_markdown(*_time_grid(results)))
-        f.write("\n## Peak RSS\n\nPeak resident set of the driver process during the timed pass "
-                "(VmHWM, binary and libraries included); "
-                "last row: geometric mean of the ratio to glibc.\n\n")
-        f.write(_markdown(*_rss_grid(results)))
-        f.write("\n## Every cell\n\nLatency per call (malloc, free and realloc together), sampled "
-                "with the calibrated TSC, timer cost subtracted; overhead % = peak RSS growth during "
-                "the run over the peak live requested bytes, minus 100; frag % = external "
-                "fragmentation of a stratalloc heap at the workload's peak live set.\n\n")
+        f.write("Method. Each run is one process, the allocator switched by `LD_PRELOAD` (a workload: the same "
+                "driver binary `bench/compare_driver`, timed inside; an app or program: `/bin/sh -c COMMAND`, "
+                "timed and measured by the orchestrator with wait4). %d repetitions in interleaved blocks: in a "
+                "repetition every benchmark runs once under every allocator back to back, the order rotating, "
+                "so the runs of one repetition are paired. Every verdict below rests on %d runs of the "
+                "allocator and %d of %s (fewer where runs failed: the details table gives n).\n\n" % (
+                    cfg["repetitions"], cfg["repetitions"], cfg["repetitions"], base))
+        f.write("Statistics. Wall time is estimated by the **low mean**, the mean of the fastest half of the "
+                "runs: on these shared VMs a run lands in a fast or a slow mode (about 2x apart, for every "
+                "allocator alike) and a median of a few runs picks a mode by chance. The ratio is the "
+                "allocator's low mean over %s's; its 95%% interval is a paired bootstrap (%d resamples of "
+                "whole repetitions); the verdict is a two-sided Mann-Whitney U test of all the runs at "
+                "p < %.2f: *faster*, *slower*, or no significant difference (`~`). `?` marks an unstable verdict: "
+                "the same test on %d bootstrap resamples of the repetitions gives it less than %d%% of the time, "
+                "or the runs (or the baseline's) split into two groups more than 1.3x apart; such benchmarks "
+                "got up to %s extra repetitions before the report (the details table gives every cell's n). "
+                "Peak RSS uses the median.\n\n" % (
+                    base, stats.BOOTSTRAP_RESAMPLES, stats.ALPHA, stats.STABILITY_RESAMPLES,
+                    100 * stats.MIN_STABILITY, cfg.get("extra_repetitions", "no")))
+        f.write("## Wall time\n\n%s as its low mean; every other allocator as time / %s's time (< 1 is "
+                "faster), ± the half width of the 95%% interval. %s. Last rows: geometric means of the "
+                "ratios.\n\n" % (base, base, MARKS))
+        f.write(_markdown(*_grid(results, _time_cell, "time")))
+        f.write("\n%s\n" % verdict_line(results))
+        f.write("\n## Peak RSS\n\nA workload: the driver's VmHWM during its timed pass. An app or program: the "
+                "largest resident set of any one of its processes (wait4's ru_maxrss). Ratios to %s's "
+                "median.\n\n" % base)
+        f.write(_markdown(*_grid(results, _rss_cell, "rss")))
+        h, rows = _memory_grid(results, "rss_idle_mb")
+        if rows:
+            f.write("\n## RSS one second after the work\n\nA workload's driver, idle for one second after its "
+                    "last free (what the allocator gives back by itself, without a call); an app that reports "
+                    "`rss_idle_kb` (redis: the server after a second of idle). MB, median.\n\n")
+            f.write(_markdown(h, rows))
+        h, rows = _memory_grid(results, "tree_peak_rss_mb")
+        if rows:
+            f.write("\n## Peak RSS of the whole process tree (apps, programs)\n\nThe sum of the resident sets of "
+                    "the command's processes, sampled every 10 ms from /proc by the orchestrator. MB, "
+                    "median.\n\n")
+            f.write(_markdown(h, rows))
+        for title, metric, digits in (("CPU time (user + system, ms)", "cpu_ms", 1),
+                                      ("Minor page faults", "minflt", 0),
+                                      ("Context switches", "csw", 0)):
+            h, rows = _memory_grid(results, metric, digits)
+            if rows:
+                f.write("\n## %s\n\nMedian; a workload's from the driver's getrusage after its timed pass, an "
+                        "app's or program's from wait4.\n\n" % title)
+                f.write(_markdown(h, rows))
+        for name, h, rows in _program_metrics_tables(results):
+            f.write("\n## %s: its own metrics\n\n" % name)
+            f.write(_markdown(h, rows))
+        f.write("\n## Every cell\n\nLatency per call (malloc, free and realloc together), sampled with the "
+                "calibrated TSC, timer cost subtracted; overhead %% = peak RSS growth during the run over the "
+                "peak live requested bytes, minus 100.\n\n")
         f.write(_markdown(*_details(results)))
         h, rows = _stratalloc_table(results)
         if rows:
@@ -277,10 +443,11 @@ def write_markdown(results, path, charts):
             for c in failures:
                 f.write("- %s under %s: %d of %d runs failed (%s)\n" % (
                     c["workload"], c["allocator"], c["failed_runs"], c["runs"], ", ".join(c["errors"])))
-        f.write("\n## Workloads\n\n")
+        f.write("\n## Benchmarks\n\n")
         for w in results["workloads"]:
-            f.write("- `%s`: %s (peak live requested: %s MB)\n" % (
-                w["name"], w.get("help", ""), fmt_num((w.get("peak_live_bytes") or 0) / 1048576.0)))
+            live = w.get("peak_live_bytes")
+            f.write("- `%s` (%s): %s%s\n" % (w["name"], w.get("kind", "workload"), w.get("help", ""),
+                                             " (peak live requested: %s MB)" % fmt_num(live / 1048576.0) if live else ""))
         f.write("\n## Allocators\n\n")
         for a in results["allocators"]:
             f.write("- `%s`: %s\n" % (a["name"], a.get("library") or "no LD_PRELOAD (the system allocator)"))
@@ -311,106 +478,45 @@ def perf_markdown(perf):
 def write_csv(results, path):
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
-        head = ["workload", "allocator", "ok_runs", "failed_runs", "errors"]
+        head = ["workload", "kind", "allocator", "ok_runs", "failed_runs", "errors"]
+        for key in COMPARED:
+            head += [key + "_ratio", key + "_ci_lo", key + "_ci_hi", key + "_p", key + "_verdict", key + "_bimodal"]
         for m in CSV_METRICS:
             head += [m, m + "_min", m + "_max"]
         w.writerow(head)
+        num = lambda x: "" if x is None else "%.6g" % x
         for c in results["cells"]:
-            row = [c["workload"], c["allocator"], c["ok_runs"], c["failed_runs"], ";".join(c["errors"])]
+            row = [c["workload"], c["kind"], c["allocator"], c["ok_runs"], c["failed_runs"], ";".join(c["errors"])]
+            for key in COMPARED:
+                k = c[key]
+                row += [num(k["ratio"]), num(k["ci"][0]), num(k["ci"][1]), num(k["p"]), k["verdict"] or "",
+                        int(bool(k["unstable"]))]
             for m in CSV_METRICS:
                 s = c[m]
-                row += ["" if s[k] is None else "%.6g" % s[k] for k in ("median", "min", "max")]
+                row += [num(s[x]) for x in ("median", "min", "max")]
             w.writerow(row)
 
 
-def write_charts(results, out_dir):
-    """The PNG charts; returns the names written. Raises ImportError when
-    matplotlib is missing (the caller notes it)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    allocators = [a["name"] for a in results["allocators"]]
-    workloads = [w["name"] for w in results["workloads"]]
-    cells = {(c["workload"], c["allocator"]): c for c in results["cells"]}
-    width = 0.8 / max(1, len(allocators))
-    written = []
-
-    def grouped(ax, metric, key="median"):
-        for i, a in enumerate(allocators):
-            ys = []
-            for w in workloads:
-                c = cells.get((w, a))
-                v = c[metric][key] if c and c["ok_runs"] else None
-                ys.append(v if v is not None else 0)
-            xs = [j + (i - (len(allocators) - 1) / 2) * width for j in range(len(workloads))]
-            ax.bar(xs, ys, width, label=a)
-        ax.set_xticks(range(len(workloads)))
-        ax.set_xticklabels(workloads, rotation=30, ha="right")
-
-    fig, ax = plt.subplots(figsize=(max(8, 1.1 * len(workloads) + 2), 5))
-    grouped(ax, "time_ratio")
-    ax.axhline(1.0, color="black", linewidth=0.8)
-    ax.set_yscale("log")
-    ax.set_ylabel("wall time / glibc (log, < 1 faster)")
-    ax.set_title("Time relative to glibc, median of %d" % results["config"]["repetitions"])
-    ax.legend(fontsize="small", ncol=2)
-    fig.tight_layout()
-    fig.savefig(os.path.join(out_dir, "time_ratio.png"), dpi=90)
-    plt.close(fig)
-    written.append("time_ratio.png")
-
-    fig, ax = plt.subplots(figsize=(max(8, 1.1 * len(workloads) + 2), 5))
-    grouped(ax, "peak_rss_mb")
-    ax.set_ylabel("peak RSS (MB)")
-    ax.set_title("Peak RSS of the process, median")
-    ax.legend(fontsize="small", ncol=2)
-    fig.tight_layout()
-    fig.savefig(os.path.join(out_dir, "peak_rss.png"), dpi=90)
-    plt.close(fig)
-    written.append("peak_rss.png")
-
-    cols = 3
-    nrows = (len(workloads) + cols - 1) // cols
-    fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.0 * nrows), squeeze=False)
-    for k, w in enumerate(workloads):
-        ax = axes[k // cols][k % cols]
-        for j, (metric, label) in enumerate((("lat_p50_ns", "p50"), ("lat_p99_ns", "p99"), ("lat_p999_ns", "p99.9"))):
-            ys = []
-            for a in allocators:
-                c = cells.get((w, a))
-                v = c[metric]["median"] if c and c["ok_runs"] else None
-                ys.append(max(v, 1.0) if v is not None else 0)
-            ax.bar([i + (j - 1) * 0.27 for i in range(len(allocators))], ys, 0.27, label=label)
-        ax.set_yscale("log")
-        ax.set_title(w, fontsize="small")
-        ax.set_xticks(range(len(allocators)))
-        ax.set_xticklabels(allocators, rotation=45, ha="right", fontsize="x-small")
-        if k == 0:
-            ax.legend(fontsize="x-small")
-            ax.set_ylabel("ns per call")
-    for k in range(len(workloads), nrows * cols):
-        axes[k // cols][k % cols].axis("off")
-    fig.tight_layout()
-    fig.savefig(os.path.join(out_dir, "latency.png"), dpi=80)
-    plt.close(fig)
-    written.append("latency.png")
-    return written
-
-
-def write_report(results, out_dir):
+def write_report(results, out_dir, charts=True):
     """Writes every file of the report into out_dir; returns their paths."""
     os.makedirs(out_dir, exist_ok=True)
-    charts = []
-    try:
-        charts = write_charts(results, out_dir)
-    except ImportError as e:
-        results.setdefault("notes", []).append("charts not drawn: matplotlib unavailable (%s); "
-                                               "install python3-matplotlib" % e)
+    drawn = []
+    if charts:
+        try:
+            try:
+                from . import charts as charts_mod
+            except ImportError:  # pragma: no cover
+                import charts as charts_mod
+            drawn = charts_mod.write_charts(results, out_dir)
+        except ImportError as e:
+            results.setdefault("notes", []).append("charts not drawn: matplotlib unavailable (%s); "
+                                                   "install python3-matplotlib" % e)
+    else:
+        results.setdefault("notes", []).append("charts not drawn (--no-charts)")
     paths = [os.path.join(out_dir, n) for n in ("report.md", "results.json", "results.csv")]
-    write_markdown(results, paths[0], charts)
+    write_markdown(results, paths[0], drawn)
     with open(paths[1], "w") as f:
         json.dump(results, f, indent=1, sort_keys=False)
         f.write("\n")
     write_csv(results, paths[2])
-    return paths + [os.path.join(out_dir, c) for c in charts]
+    return paths + [os.path.join(out_dir, c) for c in drawn]
