@@ -42,6 +42,8 @@ typedef struct wl_params {
                       producer_consumer runs max(1, threads/2) pairs) */
   size_t phases;   /* long_lived, larson, fragmentation: phases or rounds */
   size_t survivors_pct; /* long_lived: % of a phase's blocks that survive */
+  size_t repeat;   /* cache_thrash, cache_scratch: write passes over each
+                      object before it is freed */
   /* Caller-owned pointer table of scratch_cap entries, at least
    * wl_scratch_slots(w, p). NULL (or too small): the workload allocates its
    * own table from libc malloc on every call, and that call is then timed. */
@@ -70,7 +72,12 @@ typedef struct wl_workload {
   wl_params_t defaults;
   wl_arg_t arg;                 /* what the sweep values set */
   size_t sweep[WL_SWEEP_MAX];   /* the standard sweep, 0-terminated */
+  unsigned flags;               /* WL_F_* */
 } wl_workload_t;
+
+/* flags: the sequence of calls does not depend on p->seed (fixed sizes, no
+ * random choice), so two seeds give the same calls. */
+#define WL_F_UNSEEDED 1u
 
 /* Every workload, terminated by an entry whose name is NULL. */
 extern const wl_workload_t wl_workloads[];
@@ -137,6 +144,55 @@ size_t wl_malloc_free_loop_mt(const sa_bench_allocator_t *a, const wl_params_t *
 size_t wl_sequential_mt(const sa_bench_allocator_t *a, const wl_params_t *p);
 size_t wl_random_sizes_mt(const sa_bench_allocator_t *a, const wl_params_t *p);
 size_t wl_mixed_mt(const sa_bench_allocator_t *a, const wl_params_t *p);
+
+/* ---- the classic allocator benchmarks, each in its own file ---------------- */
+
+/* large.c -- mimalloc-bench's malloc-large: a table of `slots` (4) buffers;
+ * count times: free a random slot and allocate into it a buffer of
+ * min_size + r % size_span bytes (5..25 MiB), writing one byte in every 4 KiB
+ * page (every page faulted in, as a program filling its buffer would). The
+ * time is mostly page faults: an allocator that keeps freed large buffers
+ * mapped and reuses them is several times faster than one that unmaps (or
+ * purges) them and faults the next one in. */
+size_t wl_large_objects(const sa_bench_allocator_t *a, const wl_params_t *p);
+
+/* false_sharing.c -- Hoard's cache-thrash (active false sharing): each of
+ * `threads` (2) threads, count/threads times, allocates a `size` (8) byte
+ * object, writes (and reads back) each byte `repeat` times through a
+ * volatile pointer, frees it. An allocator that hands bytes of one cache
+ * line to different threads makes the writes bounce the line between cores;
+ * the allocation calls themselves are a negligible part of the time. */
+size_t wl_cache_thrash(const sa_bench_allocator_t *a, const wl_params_t *p);
+
+/* false_sharing.c -- Hoard's cache-scratch (passive false sharing): the
+ * calling thread allocates `threads` objects of `size` bytes one after the
+ * other (neighbours, often in one cache line), hands object t to thread t,
+ * which frees it and then runs the cache_thrash loop. An allocator that
+ * gives a freed block back to the thread that freed it keeps the threads on
+ * one cache line for the whole run. Returns count + threads operations. */
+size_t wl_cache_scratch(const sa_bench_allocator_t *a, const wl_params_t *p);
+
+/* ring.c -- xmalloc-test (Lever and Boreham): max(1, threads/2) producers
+ * allocate count blocks in all (min_size + r % size_span, 16..1024 B), write
+ * up to 128 B of each, and pass them in batches of `slots` (256) pointers
+ * through one shared locked queue (16 batches deep) to as many consumers,
+ * which free them: every free is remote, thousands of blocks in flight, one
+ * lock round trip per batch, so the allocator dominates, not the handoff. */
+size_t wl_xmalloc_ring(const sa_bench_allocator_t *a, const wl_params_t *p);
+/* Its scratch entries: batch buffers for the queue and every thread. */
+size_t wl_xmalloc_ring_slots(const wl_params_t *p);
+
+/* glibc_bench.c -- glibc's benchtests/bench-malloc-simple: single-threaded
+ * rounds of {malloc(size) n times, then free the n blocks}, with n = slots/64,
+ * slots/16, slots/4, slots (25, 100, 400, 1600), a quarter of count each. */
+size_t wl_glibc_simple(const sa_bench_allocator_t *a, const wl_params_t *p);
+
+/* glibc_bench.c -- glibc's benchtests/bench-malloc-thread: `threads` (2)
+ * threads at once, each with its own working set of `slots` (1024) slots,
+ * count/threads times free a random slot and malloc into it a size from an
+ * inverse-square distribution on [min_size, min_size + size_span]
+ * (4 B .. 32 KiB: mostly tiny blocks, a few large). */
+size_t wl_glibc_thread(const sa_bench_allocator_t *a, const wl_params_t *p);
 
 #ifdef __cplusplus
 }
