@@ -426,7 +426,9 @@ def main(argv=None):
         out_dir = os.path.join(os.environ.get("BUILD_WORKING_DIRECTORY") or os.getcwd(), out_dir)
     apps_dir = os.path.dirname(os.path.abspath(args.apps_file)) if args.apps_file else None
 
-    scratch_root = tempfile.mkdtemp(prefix="compare-", dir=os.environ.get("TEST_TMPDIR"))
+    # Short paths: a unix socket path (redis) holds at most 107 bytes, and
+    # Bazel's TEST_TMPDIR alone is longer than that.
+    scratch_root = tempfile.mkdtemp(prefix="compare-", dir="/tmp" if os.access("/tmp", os.W_OK) else None)
     try:
         plan = Plan(args, scale, scratch_root, apps_dir)
         reference = precheck_programs(plan, benches, baseline)
