@@ -46,7 +46,7 @@ QUICK_REPETITIONS = 3
 DEFAULT_REPETITIONS = 5
 # Latency sampling doubles a workload run; the percentiles of this many
 # repetitions are enough, the rest are timed only.
-LATENCY_REPETITIONS = 3
+LATENCY_REPETITIONS = 2
 GROUPS = ("synthetic", "apps", "programs", "all")
 
 # One row of the comparison: a workload of the driver, an app, a program.
