@@ -47,6 +47,13 @@ DEFAULT_REPETITIONS = 5
 # Latency sampling doubles a workload run; the percentiles of this many
 # repetitions are enough, the rest are timed only.
 LATENCY_REPETITIONS = 2
+# Extra repetitions of unstable benchmarks may take this share of the time
+# the base repetitions took.
+EXTRA_BUDGET = 0.35
+# The apps' COMPARE_SCALE is this times --scale: at scale 1 each app runs
+# 1.5-2 s under glibc (bench/apps/README.md); the default run takes them at
+# about 1 s, so 5 apps x 10 allocators x 5 repetitions fit its 10 minutes.
+APPS_SCALE = 0.5
 GROUPS = ("synthetic", "apps", "programs", "all")
 
 # One row of the comparison: a workload of the driver, an app, a program.
@@ -83,6 +90,9 @@ def parse_args(argv):
     p.add_argument("--extra-repetitions", type=int, metavar="N",
                    help="at most N more repetitions of each benchmark with an unstable verdict "
                         "(default: as many as --repetitions; 0: none)")
+    p.add_argument("--extra-budget", type=float, default=EXTRA_BUDGET, metavar="FRACTION",
+                   help="time for the extra repetitions, as a fraction of the base repetitions' "
+                        "(default %g)" % EXTRA_BUDGET)
     p.add_argument("--perf", action="store_true", help="also run perf stat and perf record per allocator")
     p.add_argument("--out", help="report folder (default: reports/<timestamp> in the workspace)")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds per workload run before it is killed")
@@ -213,7 +223,8 @@ class Plan:
 
     def program_env(self, bench, scratch, metrics):
         env = dict(self.user_env)
-        env.update({"COMPARE_SCRATCH": scratch, "COMPARE_SCALE": "%g" % self.scale, "COMPARE_METRICS": metrics})
+        scale = self.scale * (APPS_SCALE if bench.kind == "app" else 1.0)
+        env.update({"COMPARE_SCRATCH": scratch, "COMPARE_SCALE": "%g" % scale, "COMPARE_METRICS": metrics})
         if bench.kind == "app" and self.apps_dir:
             env["APPS"] = self.apps_dir
         return env
@@ -314,11 +325,15 @@ def run_block(plan, bench, allocs, rep, index, reference, progress, reps):
 
 
 def unstable_benches(runs, benches, allocs):
-    """The benchmarks with at least one unstable time verdict so far."""
+    """[(bench, number of its unstable time verdicts)] for the benchmarks that
+    have any so far."""
     names = [a.name for a in allocs]
     cells, _ = report.aggregate(runs, names, [b.name for b in benches], baseline=names[0])
-    shaky = {c["workload"] for c in cells if c["time"]["unstable"]}
-    return [b for b in benches if b.name in shaky]
+    count = {}
+    for c in cells:
+        if c["time"]["unstable"]:
+            count[c["workload"]] = count.get(c["workload"], 0) + 1
+    return [(b, count[b.name]) for b in benches if b.name in count]
 
 
 def precheck_programs(plan, benches, baseline):
@@ -437,21 +452,32 @@ def main(argv=None):
         sys.stderr.write("compare: %d allocators x %d benchmarks x %d repetitions = %d runs; report in %s\n" % (
             len(allocs), len(benches), reps, total, out_dir))
         progress = Progress(total)
-        runs = []
+        runs, block_s = [], {}
+        base_start = time.monotonic()
         for rep in range(reps):
             for i, b in enumerate(benches):
+                t0 = time.monotonic()
                 runs += run_block(plan, b, allocs, rep, i, reference, progress, reps)
+                block_s[b.name] = time.monotonic() - t0
         # More repetitions where the verdicts are unstable (the modes mixed):
-        # one more block of every allocator per such benchmark and round.
+        # one more block of every allocator per such benchmark and round, the
+        # benchmarks with the most unstable cells per second of a block first,
+        # while the extra time stays within --extra-budget of the base time.
         extra = reps if args.extra_repetitions is None else max(0, args.extra_repetitions)
+        budget = args.extra_budget * (time.monotonic() - base_start)
+        extra_start, rounds_done = time.monotonic(), 0
         for round_ in range(extra):
             shaky = unstable_benches(runs, benches, allocs)
-            if not shaky:
+            if not shaky or time.monotonic() - extra_start >= budget:
                 break
-            progress.total += len(shaky) * len(allocs)
-            sys.stderr.write("%scompare: extra repetition %d for %d unstable benchmark(s): %s\n" % (
-                "\n" if progress.tty else "", round_ + 1, len(shaky), ", ".join(b.name for b in shaky)))
-            for i, b in enumerate(shaky):
+            shaky.sort(key=lambda sb: -sb[1] / max(block_s[sb[0].name], 1e-3))
+            rounds_done = round_ + 1
+            sys.stderr.write("%scompare: extra repetition %d for up to %d unstable benchmark(s): %s\n" % (
+                "\n" if progress.tty else "", round_ + 1, len(shaky), ", ".join(b.name for b, _ in shaky)))
+            for i, (b, _) in enumerate(shaky):
+                if time.monotonic() - extra_start + block_s[b.name] > budget:
+                    continue
+                progress.total += len(allocs)
                 runs += run_block(plan, b, allocs, reps + round_, i, reference, progress, reps + round_ + 1)
         progress.finish()
         idle = plan.lingerer.finish()
@@ -479,7 +505,8 @@ def main(argv=None):
                    "timeout_s": args.timeout, "program_timeout_s": args.program_timeout,
                    "driver_counts": DRIVER_COUNTS, "baseline": baseline.name,
                    "allow_output_diff": bool(args.allow_output_diff),
-                   "extra_repetitions": extra, "latency_repetitions": LATENCY_REPETITIONS, "estimator": report.TIME_ESTIMATOR,
+                   "extra_repetitions": extra, "extra_rounds": rounds_done, "extra_budget": args.extra_budget,
+                   "apps_scale": APPS_SCALE, "latency_repetitions": LATENCY_REPETITIONS, "estimator": report.TIME_ESTIMATOR,
                    "alpha": report.stats.ALPHA},
         "commands": {
             "orchestrator": shown_command(argv),

@@ -252,7 +252,9 @@ def terminal_table(results):
     cfg = results["config"]
     base = cfg.get("baseline", "glibc")
     n = cfg["repetitions"]
-    out = ["Wall time: %s in ms or s (low mean: the mean of the fastest half of %d runs), others as" % (base, n),
+    more = ", more where unstable" if cfg.get("extra_rounds") else ""
+    out = ["Wall time: %s in ms or s (low mean: the mean of the fastest half of %d runs%s), others as" % (
+        base, n, more),
            "time / %s's time (< 1 is faster), ± the 95%% bootstrap interval" % base,
            "  ~ no significant difference (Mann-Whitney p >= 0.05)",
            "  ? unstable: the verdict holds on < %d%% of bootstrap resamples, or the runs split in two modes"
