@@ -41,8 +41,8 @@ import runner  # noqa: E402
 # Operations per run where a workload's own default (sized for Google
 # Benchmark iterations) is too short for a process-level measurement.
 DRIVER_COUNTS = {"malloc_free_loop": 2000000, "malloc_free_loop_mt": 4000000, "realloc_grow": 400000}
-QUICK_SCALE = 0.3
-QUICK_REPETITIONS = 3
+QUICK_SCALE = 0.2
+QUICK_REPETITIONS = 4
 DEFAULT_REPETITIONS = 5
 # Latency sampling doubles a workload run; the percentiles of this many
 # repetitions are enough, the rest are timed only.

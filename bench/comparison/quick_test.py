@@ -29,7 +29,7 @@ class QuickTest(unittest.TestCase):
         cls.out = os.path.join(cls.tmp, "report")
         cls.allocators = ["glibc", STRATEGIES[0]]
         cmd = ["/usr/bin/python3", os.path.join(HERE, "main.py")] + ARGS + [
-            "--quick", "--workloads", ",".join(WORKLOADS), "--allocators", ",".join(cls.allocators),
+            "--quick", "--extra-repetitions", "0", "--workloads", ",".join(WORKLOADS), "--allocators", ",".join(cls.allocators),
             "--out", cls.out]
         cls.proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
         sys.stderr.write(cls.proc.stdout[-3000:] + cls.proc.stderr[-2000:])
@@ -46,12 +46,14 @@ class QuickTest(unittest.TestCase):
         self.assertIn("//bench:compare", data["commands"]["orchestrator"])
         self.assertEqual([a["name"] for a in data["allocators"]], self.allocators)
         self.assertEqual([w["name"] for w in data["workloads"]], WORKLOADS)
-        self.assertEqual(len(data["runs"]), 3 * len(WORKLOADS) * len(self.allocators))
+        reps = data["config"]["repetitions"]
+        self.assertGreaterEqual(reps, 4)  # fewer could never give a significant verdict
+        self.assertEqual(len(data["runs"]), reps * len(WORKLOADS) * len(self.allocators))
         for run in data["runs"]:
             self.assertTrue(run["ok"], run)
             self.assertIn("LD_PRELOAD=" if run["allocator"] != "glibc" else "--workload", run["command"])
         for cell in data["cells"]:
-            self.assertEqual(cell["ok_runs"], 3, cell)
+            self.assertEqual(cell["ok_runs"], reps, cell)
             for metric in ("wall_ms", "allocs_per_sec", "lat_p50_ns", "lat_p99_ns", "lat_p999_ns", "peak_rss_mb"):
                 self.assertIsNotNone(cell[metric]["median"], (cell["workload"], cell["allocator"], metric))
             self.assertIsNotNone(cell["time"]["ratio"])
