@@ -2,8 +2,8 @@
 # Runs every app of apps.programs under every allocator, each from a fresh
 # scratch folder (as the orchestrator of //bench:compare does), with
 # /usr/bin/time; checks exit status 0 and that stdout is byte-identical to
-# the glibc run's; prints a markdown table of median wall seconds and of the
-# largest max RSS (the biggest single process of the script, KB).
+# the glibc run's; prints markdown tables of wall seconds (median and min)
+# and of the largest max RSS (the biggest single process of the script).
 # This is a manual check of the scripts, not part of the comparison.
 #
 # Usage: bench/apps/check.sh [-s SCALE] [-r REPS] [-e] [-l LIBDIR] [APP...]
@@ -90,8 +90,10 @@ for ((rep = 1; rep <= REPS; rep++)); do
 done
 
 echo
-echo "COMPARE_SCALE=$SCALE, $REPS rep(s), median wall s / largest max RSS MB (stdout compared with glibc's)"
-{
+# table TITLE AWK-CELL: one markdown table, a cell per app and allocator.
+table() {
+  echo
+  echo "$1"
   printf '| app |'; printf ' %s |' "${ALLOCS[@]}"; echo
   printf '|---|'; printf -- '---|%.0s' "${ALLOCS[@]}"; echo
   for app in "${ORDER[@]}"; do
@@ -100,10 +102,13 @@ echo "COMPARE_SCALE=$SCALE, $REPS rep(s), median wall s / largest max RSS MB (st
       awk -v app="$app" -v a="$a" '$1 == app && $2 == a { t[++n] = $4; if ($5 > m) m = $5; if ($6 != "ok") bad = 1 }
         END { for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (t[j] < t[i]) { x = t[i]; t[i] = t[j]; t[j] = x }
               med = (n % 2) ? t[(n + 1) / 2] : (t[n / 2] + t[n / 2 + 1]) / 2
-              printf " %.2f / %.0f%s |", med, m / 1024, bad ? " FAIL" : "" }' "$OUT/results"
+              '"$2"'
+              printf "%s |", bad ? " FAIL" : "" }' "$OUT/results"
     done
     echo
   done
 }
+table "COMPARE_SCALE=$SCALE, $REPS rep(s): wall seconds, median (min)" 'printf " %.2f (%.2f)", med, t[1]'
+table "largest max RSS of one process of the script, MB (max over reps)" 'printf " %.0f", m / 1024'
 echo "outputs, stderr, metrics: $OUT"
 ((failures == 0)) || { echo "$failures run(s) failed" >&2; exit 1; }
