@@ -9,6 +9,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import report  # noqa: E402
+import verdict_diff  # noqa: E402
 
 
 def run(rep, w, a, wall_ms, rss_kb=10240, ok=True, error=None, p50=10.0, frag=None):
@@ -125,6 +126,16 @@ class AggregateTest(unittest.TestCase):
         for line in text.splitlines():
             self.assertLessEqual(len(line), 120, line)
         self.assertEqual(text.count("workload  "), 4)  # 9 others: two blocks, time and RSS
+
+
+class VerdictDiffTest(unittest.TestCase):
+    def test_counts(self):
+        t = lambda v, u=False: {"verdict": v, "ratio": 0.9, "unstable": u}
+        a = {("m", "x"): t("faster"), ("m", "y"): t("same"), ("l", "x"): t("slower", True), ("l", "y"): t(None)}
+        b = {("m", "x"): t("faster"), ("m", "y"): t("faster"), ("l", "x"): t("same"), ("l", "y"): t("same")}
+        rows, counts = verdict_diff.diff(a, b)
+        self.assertEqual(counts, {"cells": 3, "changed": 2, "stable_cells": 2, "stable_changed": 1, "flagged": 1})
+        self.assertEqual([r[0] for r in rows], [("l", "x"), ("m", "y")])
 
 
 class WriterTest(unittest.TestCase):
