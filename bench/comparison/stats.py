@@ -84,9 +84,9 @@ def summarize(values):
 ALPHA = 0.05
 BOOTSTRAP_RESAMPLES = 1000
 # A verdict that the same test gives on fewer than this share of bootstrap
-# resamples of the repetitions is marked unstable: measured on this machine,
-# verdicts above it changed between two consecutive runs in 2 of 40 cells,
-# those below it in 7 of 15 (see bench/README.md).
+# resamples of the repetitions is marked unstable. Measured with two
+# consecutive default runs (bench/README.md, "Statistics"): 3 of the 124
+# cells stable in both changed their verdict, 27 of the 119 flagged ones.
 STABILITY_RESAMPLES = 200
 MIN_STABILITY = 0.8
 
