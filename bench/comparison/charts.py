@@ -35,6 +35,17 @@ def _grouped(ax, results, benches, allocators, value, err=None):
     ax.set_xticklabels(benches, rotation=35, ha="right", fontsize="small")
 
 
+def _save_grid(plt, fig, axes, used, out_dir, name):
+    """A grid of small charts: the unused cells blanked, the file written."""
+    cols = len(axes[0])
+    for k in range(used, len(axes) * cols):
+        axes[k // cols][k % cols].axis("off")
+    fig.tight_layout()
+    fig.savefig(os.path.join(out_dir, name), dpi=80)
+    plt.close(fig)
+    return name
+
+
 def write_charts(results, out_dir):
     plt = _setup()
     base = results["config"].get("baseline", "glibc")
@@ -93,12 +104,7 @@ def write_charts(results, out_dir):
             if k == 0:
                 ax.legend(fontsize="x-small")
                 ax.set_ylabel("ns per call")
-        for k in range(len(workloads), nrows * cols):
-            axes[k // cols][k % cols].axis("off")
-        fig.tight_layout()
-        fig.savefig(os.path.join(out_dir, "latency.png"), dpi=80)
-        plt.close(fig)
-        written.append("latency.png")
+        written.append(_save_grid(plt, fig, axes, len(workloads), out_dir, "latency.png"))
 
     timed = [w["name"] for w in results["workloads"] if w.get("kind") in ("app", "program")]
     if timed:
@@ -121,10 +127,5 @@ def write_charts(results, out_dir):
             ax.set_ylabel("RSS of the process tree (MB)", fontsize="small")
             if k == 0:
                 ax.legend(fontsize="x-small", ncol=2)
-        for k in range(len(timed), nrows * cols):
-            axes[k // cols][k % cols].axis("off")
-        fig.tight_layout()
-        fig.savefig(os.path.join(out_dir, "rss_timeline.png"), dpi=80)
-        plt.close(fig)
-        written.append("rss_timeline.png")
+        written.append(_save_grid(plt, fig, axes, len(timed), out_dir, "rss_timeline.png"))
     return written

@@ -355,6 +355,16 @@ def _program_metrics_tables(results):
     return out
 
 
+# metric, title, what it is: the memory tables of report.md beyond peak RSS.
+MEMORY_SECTIONS = [
+    ("rss_idle_mb", "RSS one second after the work",
+     "A workload's driver, idle for one second after its last free (what the allocator gives back by itself, "
+     "without a call); an app that reports `rss_idle_kb` (redis: the server after a second of idle). MB, median."),
+    ("tree_peak_rss_mb", "Peak RSS of the whole process tree (apps, programs)",
+     "The sum of the resident sets of the command's processes, sampled every 10 ms from /proc by the "
+     "orchestrator. MB, median."),
+]
+
 CHARTS = [("time_ratio.png", "Wall time relative to the baseline, with 95% intervals"),
           ("peak_rss.png", "Peak RSS"),
           ("latency.png", "Latency percentiles per call"),
@@ -400,18 +410,11 @@ def write_markdown(results, path, charts):
                 "largest resident set of any one of its processes (wait4's ru_maxrss). Ratios to %s's "
                 "median.\n\n" % base)
         f.write(_markdown(*_grid(results, _rss_cell, "rss")))
-        h, rows = _memory_grid(results, "rss_idle_mb")
-        if rows:
-            f.write("\n## RSS one second after the work\n\nA workload's driver, idle for one second after its "
-                    "last free (what the allocator gives back by itself, without a call); an app that reports "
-                    "`rss_idle_kb` (redis: the server after a second of idle). MB, median.\n\n")
-            f.write(_markdown(h, rows))
-        h, rows = _memory_grid(results, "tree_peak_rss_mb")
-        if rows:
-            f.write("\n## Peak RSS of the whole process tree (apps, programs)\n\nThe sum of the resident sets of "
-                    "the command's processes, sampled every 10 ms from /proc by the orchestrator. MB, "
-                    "median.\n\n")
-            f.write(_markdown(h, rows))
+        for metric, title, text in MEMORY_SECTIONS:
+            h, rows = _memory_grid(results, metric)
+            if rows:
+                f.write("\n## %s\n\n%s\n\n" % (title, text))
+                f.write(_markdown(h, rows))
         for title, metric, digits in (("CPU time (user + system, ms)", "cpu_ms", 1),
                                       ("Minor page faults", "minflt", 0),
                                       ("Context switches", "csw", 0)):
