@@ -90,9 +90,9 @@ def parse_args(argv):
     p.add_argument("--extra-repetitions", type=int, metavar="N",
                    help="at most N more repetitions of each benchmark with an unstable verdict "
                         "(default: as many as --repetitions; 0: none)")
-    p.add_argument("--extra-budget", type=float, default=EXTRA_BUDGET, metavar="FRACTION",
+    p.add_argument("--extra-budget", type=float, metavar="FRACTION",
                    help="time for the extra repetitions, as a fraction of the base repetitions' "
-                        "(default %g)" % EXTRA_BUDGET)
+                        "(default %g; --quick: 0)" % EXTRA_BUDGET)
     p.add_argument("--perf", action="store_true", help="also run perf stat and perf record per allocator")
     p.add_argument("--out", help="report folder (default: reports/<timestamp> in the workspace)")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds per workload run before it is killed")
@@ -464,6 +464,8 @@ def main(argv=None):
         # benchmarks with the most unstable cells per second of a block first,
         # while the extra time stays within --extra-budget of the base time.
         extra = reps if args.extra_repetitions is None else max(0, args.extra_repetitions)
+        if args.extra_budget is None:
+            args.extra_budget = 0.0 if args.quick else EXTRA_BUDGET
         budget = args.extra_budget * (time.monotonic() - base_start)
         extra_start, rounds_done = time.monotonic(), 0
         for round_ in range(extra):
