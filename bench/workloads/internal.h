@@ -1,6 +1,5 @@
-/* Helpers shared by the workload files written after workloads.c and
- * threaded.c (large.c, false_sharing.c, ring.c, glibc_bench.c): touching a
- * block, the caller's scratch table, the checkpoint, and starting threads
+/* Helpers shared by the workload files: touching a block, the caller's
+ * scratch table, the checkpoint, the thread count, and starting threads
  * together. Everything is static inline: no symbol leaves a file. */
 #ifndef STRATALLOC_BENCH_WORKLOADS_INTERNAL_H
 #define STRATALLOC_BENCH_WORKLOADS_INTERNAL_H

@@ -10,10 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench/workloads/internal.h"
 #include "bench/workloads/rng.h"
 #include "bench/workloads/workloads.h"
-
-#define WL_MAX_THREADS 256
 
 typedef struct wl_thread_ctx {
   const sa_bench_allocator_t *a;
@@ -24,13 +23,11 @@ typedef struct wl_thread_ctx {
   void *shared; /* workload-specific */
 } wl_thread_ctx_t;
 
-static inline void wl_touch(void *ptr, size_t i) { *(volatile unsigned char *)ptr = (unsigned char)i; }
-
 /* Runs fn on n contexts, each on its own thread (the calling thread takes
  * none); returns the sum of ops, or WL_FAILED if any failed or a thread could
  * not be started. */
 static size_t wl_run_threads(wl_thread_ctx_t *ctx, size_t n, void *(*fn)(void *)) {
-  pthread_t tid[WL_MAX_THREADS];
+  pthread_t tid[WL_THREADS_MAX];
   size_t started = 0, total = 0;
   int failed = 0;
   for (; started < n; started++)
@@ -44,18 +41,6 @@ static size_t wl_run_threads(wl_thread_ctx_t *ctx, size_t n, void *(*fn)(void *)
   return failed ? WL_FAILED : total;
 }
 
-/* Allocates the workload's pointer table when the caller gave none. */
-static void **wl_mt_table(const wl_params_t *p, size_t n, int *owned) {
-  *owned = 0;
-  if (p->scratch != NULL && p->scratch_cap >= n) return p->scratch;
-  *owned = 1;
-  return (void **)malloc(n * sizeof(void *));
-}
-
-static size_t wl_clamp_threads(size_t n) {
-  if (n == 0) return 1;
-  return n > WL_MAX_THREADS ? WL_MAX_THREADS : n;
-}
 
 /* ---- threaded ------------------------------------------------------------- */
 
@@ -63,7 +48,7 @@ static void *wl_threaded_main(void *arg) {
   wl_thread_ctx_t *c = arg;
   const sa_bench_allocator_t *a = c->a;
   const wl_params_t *p = c->p;
-  const size_t threads = wl_clamp_threads(p->threads);
+  const size_t threads = wl_threads_of(p);
   const size_t slots = p->slots != 0 ? p->slots : 1;
   const size_t count = p->count / threads;
   wl_rng_t rng;
@@ -79,7 +64,7 @@ static void *wl_threaded_main(void *arg) {
       c->ops = WL_FAILED;
       break;
     }
-    wl_touch(ptr, i);
+    wl_touch_byte(ptr, i);
   }
   if (c->index == 0 && c->ops != WL_FAILED && p->checkpoint != NULL) p->checkpoint(p->checkpoint_arg);
   for (size_t i = 0; i < slots; i++)
@@ -88,16 +73,16 @@ static void *wl_threaded_main(void *arg) {
 }
 
 size_t wl_threaded(const sa_bench_allocator_t *a, const wl_params_t *p) {
-  const size_t threads = wl_clamp_threads(p->threads);
+  const size_t threads = wl_threads_of(p);
   const size_t slots = p->slots != 0 ? p->slots : 1;
   int owned;
-  void **table = wl_mt_table(p, threads * slots, &owned);
+  void **table = wl_scratch_get(p, threads * slots, &owned);
   if (table == NULL) return WL_FAILED;
-  wl_thread_ctx_t ctx[WL_MAX_THREADS];
+  wl_thread_ctx_t ctx[WL_THREADS_MAX];
   for (size_t t = 0; t < threads; t++)
     ctx[t] = (wl_thread_ctx_t){.a = a, .p = p, .index = t, .table = table + t * slots};
   size_t ops = wl_run_threads(ctx, threads, wl_threaded_main);
-  if (owned) free(table);
+  wl_scratch_put(table, owned);
   return ops;
 }
 
@@ -135,7 +120,7 @@ static void *wl_producer_main(void *arg) {
       atomic_store(&r->failed, 1);
       c->ops = WL_FAILED;
     } else {
-      wl_touch(ptr, i);
+      wl_touch_byte(ptr, i);
     }
     size_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
     unsigned spins = 0;
@@ -165,14 +150,14 @@ static void *wl_consumer_main(void *arg) {
 }
 
 size_t wl_producer_consumer(const sa_bench_allocator_t *a, const wl_params_t *p) {
-  size_t pairs = wl_clamp_threads(p->threads) / 2;
+  size_t pairs = wl_threads_of(p) / 2;
   if (pairs == 0) pairs = 1;
   const size_t cap = p->slots != 0 ? p->slots : 1;
   int owned;
-  void **table = wl_mt_table(p, pairs * cap, &owned);
+  void **table = wl_scratch_get(p, pairs * cap, &owned);
   if (table == NULL) return WL_FAILED;
-  static wl_ring_t rings[WL_MAX_THREADS / 2];
-  wl_thread_ctx_t ctx[WL_MAX_THREADS];
+  static wl_ring_t rings[WL_THREADS_MAX / 2];
+  wl_thread_ctx_t ctx[WL_THREADS_MAX];
   for (size_t i = 0; i < pairs; i++) {
     wl_ring_t *r = &rings[i];
     atomic_store(&r->head, 0);
@@ -185,7 +170,7 @@ size_t wl_producer_consumer(const sa_bench_allocator_t *a, const wl_params_t *p)
     ctx[2 * i + 1] = (wl_thread_ctx_t){.a = a, .p = p, .index = 2 * i + 1, .shared = r};
   }
   /* Producers and consumers must run concurrently: threads only. */
-  pthread_t tid[WL_MAX_THREADS];
+  pthread_t tid[WL_THREADS_MAX];
   size_t started = 0;
   for (; started < 2 * pairs; started++) {
     void *(*fn)(void *) = (started & 1) ? wl_consumer_main : wl_producer_main;
@@ -203,7 +188,7 @@ size_t wl_producer_consumer(const sa_bench_allocator_t *a, const wl_params_t *p)
     if (ctx[i].ops == WL_FAILED) failed = 1;
     else ops += ctx[i].ops;
   }
-  if (owned) free(table);
+  wl_scratch_put(table, owned);
   return failed ? WL_FAILED : ops;
 }
 
@@ -228,7 +213,7 @@ static void *wl_larson_main(void *arg) {
   for (size_t i = 0; i < s->slots; i++) { /* fill this thread's table */
     mine[i] = a->malloc(a->ctx, p->min_size + wl_rng_below(&rng, p->size_span));
     if (mine[i] == NULL) failed = 1;
-    else wl_touch(mine[i], i);
+    else wl_touch_byte(mine[i], i);
     ops++;
   }
   for (size_t round = 0; round < s->rounds; round++) {
@@ -240,7 +225,7 @@ static void *wl_larson_main(void *arg) {
       if (table[slot] != NULL) a->free(a->ctx, table[slot]);
       table[slot] = a->malloc(a->ctx, p->min_size + wl_rng_below(&rng, p->size_span));
       if (table[slot] == NULL) failed = 1;
-      else wl_touch(table[slot], i);
+      else wl_touch_byte(table[slot], i);
       ops++;
     }
   }
@@ -257,22 +242,22 @@ static void *wl_larson_main(void *arg) {
 
 size_t wl_larson(const sa_bench_allocator_t *a, const wl_params_t *p) {
   wl_larson_shared_t s;
-  s.threads = wl_clamp_threads(p->threads);
+  s.threads = wl_threads_of(p);
   s.slots = p->slots != 0 ? p->slots : 1;
   s.rounds = p->phases != 0 ? p->phases : 1;
   s.per_round = p->count / (s.threads * s.rounds);
   int owned;
-  s.tables = wl_mt_table(p, s.threads * s.slots, &owned);
+  s.tables = wl_scratch_get(p, s.threads * s.slots, &owned);
   if (s.tables == NULL) return WL_FAILED;
   if (pthread_barrier_init(&s.barrier, NULL, (unsigned)s.threads) != 0) {
-    if (owned) free(s.tables);
+    wl_scratch_put(s.tables, owned);
     return WL_FAILED;
   }
-  wl_thread_ctx_t ctx[WL_MAX_THREADS];
+  wl_thread_ctx_t ctx[WL_THREADS_MAX];
   for (size_t t = 0; t < s.threads; t++)
     ctx[t] = (wl_thread_ctx_t){.a = a, .p = p, .index = t, .shared = &s};
   /* All threads must reach the barriers: threads only, no inline fallback. */
-  pthread_t tid[WL_MAX_THREADS];
+  pthread_t tid[WL_THREADS_MAX];
   size_t started = 0;
   for (; started < s.threads; started++)
     if (pthread_create(&tid[started], NULL, wl_larson_main, &ctx[started]) != 0) abort();
@@ -286,6 +271,6 @@ size_t wl_larson(const sa_bench_allocator_t *a, const wl_params_t *p) {
     }
     ops += ctx[t].ops;
   }
-  if (owned) free(s.tables);
+  wl_scratch_put(s.tables, owned);
   return ops;
 }

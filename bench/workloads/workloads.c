@@ -6,30 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench/workloads/internal.h"
 #include "bench/workloads/rng.h"
 
 /* ---- helpers -------------------------------------------------------------- */
-
-/* One byte written, so the block is really handed out and touched; volatile
- * keeps the store and therefore the allocation. */
-static inline void wl_touch(void *ptr, size_t i) { *(volatile unsigned char *)ptr = (unsigned char)i; }
-
-/* The caller's pointer table if it is large enough, else one from libc. */
-static void **wl_table_get(const wl_params_t *p, size_t n, int *owned) {
-  *owned = 0;
-  if (n == 0) n = 1;
-  if (p->scratch != NULL && p->scratch_cap >= n) return p->scratch;
-  *owned = 1;
-  return (void **)malloc(n * sizeof(void *));
-}
-
-static void wl_table_put(void **table, int owned) {
-  if (owned) free(table);
-}
-
-static inline void wl_checkpoint(const wl_params_t *p) {
-  if (p->checkpoint != NULL) p->checkpoint(p->checkpoint_arg);
-}
 
 static size_t wl_free_all(const sa_bench_allocator_t *a, void **table, size_t n) {
   for (size_t i = 0; i < n; i++)
@@ -47,7 +27,7 @@ size_t wl_malloc_free_loop(const sa_bench_allocator_t *a, const wl_params_t *p) 
   for (size_t i = 0; i < p->count; i++) {
     void *ptr = do_malloc(ctx, size);
     if (ptr == NULL) return WL_FAILED;
-    wl_touch(ptr, i);
+    wl_touch_byte(ptr, i);
     do_free(ctx, ptr);
   }
   return p->count;
@@ -55,27 +35,27 @@ size_t wl_malloc_free_loop(const sa_bench_allocator_t *a, const wl_params_t *p) 
 
 size_t wl_sequential(const sa_bench_allocator_t *a, const wl_params_t *p) {
   int owned;
-  void **table = wl_table_get(p, p->count, &owned);
+  void **table = wl_scratch_get(p, p->count, &owned);
   if (table == NULL) return WL_FAILED;
   for (size_t i = 0; i < p->count; i++) {
     void *ptr = a->malloc(a->ctx, p->size);
     if (ptr == NULL) {
       wl_free_all(a, table, i);
-      wl_table_put(table, owned);
+      wl_scratch_put(table, owned);
       return WL_FAILED;
     }
-    wl_touch(ptr, i);
+    wl_touch_byte(ptr, i);
     table[i] = ptr;
   }
-  wl_checkpoint(p);
+  wl_call_checkpoint(p);
   wl_free_all(a, table, p->count);
-  wl_table_put(table, owned);
+  wl_scratch_put(table, owned);
   return p->count;
 }
 
 size_t wl_random_sizes(const sa_bench_allocator_t *a, const wl_params_t *p) {
   int owned;
-  void **table = wl_table_get(p, p->count, &owned);
+  void **table = wl_scratch_get(p, p->count, &owned);
   if (table == NULL) return WL_FAILED;
   wl_rng_t rng;
   wl_rng_seed(&rng, p->seed);
@@ -83,10 +63,10 @@ size_t wl_random_sizes(const sa_bench_allocator_t *a, const wl_params_t *p) {
     void *ptr = a->malloc(a->ctx, p->min_size + wl_rng_below(&rng, p->size_span));
     if (ptr == NULL) {
       wl_free_all(a, table, i);
-      wl_table_put(table, owned);
+      wl_scratch_put(table, owned);
       return WL_FAILED;
     }
-    wl_touch(ptr, i);
+    wl_touch_byte(ptr, i);
     table[i] = ptr;
   }
   /* Fisher-Yates: free in a shuffled order. */
@@ -96,15 +76,15 @@ size_t wl_random_sizes(const sa_bench_allocator_t *a, const wl_params_t *p) {
     table[i - 1] = table[j];
     table[j] = t;
   }
-  wl_checkpoint(p);
+  wl_call_checkpoint(p);
   wl_free_all(a, table, p->count);
-  wl_table_put(table, owned);
+  wl_scratch_put(table, owned);
   return p->count;
 }
 
 size_t wl_mixed(const sa_bench_allocator_t *a, const wl_params_t *p) {
   int owned;
-  void **table = wl_table_get(p, p->slots, &owned);
+  void **table = wl_scratch_get(p, p->slots, &owned);
   if (table == NULL) return WL_FAILED;
   memset(table, 0, p->slots * sizeof(void *));
   wl_rng_t rng;
@@ -119,11 +99,11 @@ size_t wl_mixed(const sa_bench_allocator_t *a, const wl_params_t *p) {
       result = WL_FAILED;
       break;
     }
-    wl_touch(ptr, i);
+    wl_touch_byte(ptr, i);
   }
-  if (result != WL_FAILED) wl_checkpoint(p);
+  if (result != WL_FAILED) wl_call_checkpoint(p);
   wl_free_all(a, table, p->slots);
-  wl_table_put(table, owned);
+  wl_scratch_put(table, owned);
   return result;
 }
 
@@ -142,7 +122,7 @@ size_t wl_realloc_grow(const sa_bench_allocator_t *a, const wl_params_t *p) {
         return WL_FAILED;
       }
       buf = grown;
-      wl_touch((unsigned char *)buf + len - 1, ops);
+      wl_touch_byte((unsigned char *)buf + len - 1, ops);
       ops++;
     }
     a->free(a->ctx, buf);
@@ -154,7 +134,7 @@ size_t wl_realloc_double(const sa_bench_allocator_t *a, const wl_params_t *p) {
   /* table[i]: vector i's buffer; table[slots + i]: its capacity. */
   const size_t n = p->slots != 0 ? p->slots : 1;
   int owned;
-  void **table = wl_table_get(p, 2 * n, &owned);
+  void **table = wl_scratch_get(p, 2 * n, &owned);
   if (table == NULL) return WL_FAILED;
   memset(table, 0, 2 * n * sizeof(void *));
   wl_rng_t rng;
@@ -167,7 +147,7 @@ size_t wl_realloc_double(const sa_bench_allocator_t *a, const wl_params_t *p) {
       a->free(a->ctx, table[v]);
       table[v] = NULL;
       cap = 0;
-      if (++live_full == n) wl_checkpoint(p); /* about every vector near its top */
+      if (++live_full == n) wl_call_checkpoint(p); /* about every vector near its top */
     }
     cap = cap == 0 ? 16 : 2 * cap;
     void *grown = a->realloc(a->ctx, table[v], cap);
@@ -177,17 +157,17 @@ size_t wl_realloc_double(const sa_bench_allocator_t *a, const wl_params_t *p) {
     }
     table[v] = grown;
     table[n + v] = (void *)(uintptr_t)cap;
-    wl_touch((unsigned char *)grown + cap - 1, i);
+    wl_touch_byte((unsigned char *)grown + cap - 1, i);
   }
   wl_free_all(a, table, n);
-  wl_table_put(table, owned);
+  wl_scratch_put(table, owned);
   return result;
 }
 
 size_t wl_bursty(const sa_bench_allocator_t *a, const wl_params_t *p) {
   const size_t burst_max = p->slots != 0 ? p->slots : 1;
   int owned;
-  void **table = wl_table_get(p, burst_max, &owned);
+  void **table = wl_scratch_get(p, burst_max, &owned);
   if (table == NULL) return WL_FAILED;
   wl_rng_t rng;
   wl_rng_seed(&rng, p->seed);
@@ -200,13 +180,13 @@ size_t wl_bursty(const sa_bench_allocator_t *a, const wl_params_t *p) {
       void *ptr = a->malloc(a->ctx, p->min_size + wl_rng_below(&rng, p->size_span));
       if (ptr == NULL) {
         wl_free_all(a, table, i);
-        wl_table_put(table, owned);
+        wl_scratch_put(table, owned);
         return WL_FAILED;
       }
-      wl_touch(ptr, i);
+      wl_touch_byte(ptr, i);
       table[i] = ptr;
     }
-    if (bursts == 0) wl_checkpoint(p);
+    if (bursts == 0) wl_call_checkpoint(p);
     if (bursts & 1) {
       for (size_t i = burst; i > 0; i--) a->free(a->ctx, table[i - 1]);
     } else {
@@ -215,13 +195,13 @@ size_t wl_bursty(const sa_bench_allocator_t *a, const wl_params_t *p) {
     done += burst;
     bursts++;
   }
-  wl_table_put(table, owned);
+  wl_scratch_put(table, owned);
   return p->count;
 }
 
 size_t wl_long_lived(const sa_bench_allocator_t *a, const wl_params_t *p) {
   int owned;
-  void **table = wl_table_get(p, p->count, &owned);
+  void **table = wl_scratch_get(p, p->count, &owned);
   if (table == NULL) return WL_FAILED;
   memset(table, 0, p->count * sizeof(void *));
   wl_rng_t rng;
@@ -237,11 +217,11 @@ size_t wl_long_lived(const sa_bench_allocator_t *a, const wl_params_t *p) {
         result = WL_FAILED;
         break;
       }
-      wl_touch(ptr, i);
+      wl_touch_byte(ptr, i);
       block[i] = ptr;
     }
     if (result == WL_FAILED) break;
-    if (ph == phases - 1) wl_checkpoint(p);
+    if (ph == phases - 1) wl_call_checkpoint(p);
     for (size_t i = 0; i < per_phase; i++) {
       if (wl_rng_below(&rng, 100) >= p->survivors_pct) {
         a->free(a->ctx, block[i]);
@@ -250,13 +230,13 @@ size_t wl_long_lived(const sa_bench_allocator_t *a, const wl_params_t *p) {
     }
   }
   wl_free_all(a, table, p->count);
-  wl_table_put(table, owned);
+  wl_scratch_put(table, owned);
   return result;
 }
 
 size_t wl_fragmentation(const sa_bench_allocator_t *a, const wl_params_t *p) {
   int owned;
-  void **table = wl_table_get(p, p->count, &owned);
+  void **table = wl_scratch_get(p, p->count, &owned);
   if (table == NULL) return WL_FAILED;
   memset(table, 0, p->count * sizeof(void *));
   wl_rng_t rng;
@@ -274,7 +254,7 @@ size_t wl_fragmentation(const sa_bench_allocator_t *a, const wl_params_t *p) {
         result = WL_FAILED;
         break;
       }
-      wl_touch(ptr, i);
+      wl_touch_byte(ptr, i);
       pairs[i] = ptr;
     }
     if (result == WL_FAILED) break;
@@ -289,14 +269,14 @@ size_t wl_fragmentation(const sa_bench_allocator_t *a, const wl_params_t *p) {
         result = WL_FAILED;
         break;
       }
-      wl_touch(ptr, i);
+      wl_touch_byte(ptr, i);
       bigger[i] = ptr;
     }
     used += 3 * m;
   }
-  if (result != WL_FAILED) wl_checkpoint(p);
+  if (result != WL_FAILED) wl_call_checkpoint(p);
   wl_free_all(a, table, p->count);
-  wl_table_put(table, owned);
+  wl_scratch_put(table, owned);
   return result;
 }
 
