@@ -12,11 +12,12 @@ preloadable allocator with --allocator NAME=PATH.so (another allocator, or a
 saved copy of a stratalloc library from an earlier commit).
 """
 
-import json
 import os
 import re
 import subprocess
 from collections import namedtuple
+
+import runner
 
 LIBDIR = "/usr/lib/x86_64-linux-gnu"
 
@@ -92,9 +93,8 @@ def probe(alloc, driver, timeout=30):
     if proc.returncode != 0:
         return "%s: a program preloading %s failed (exit %d): %s" % (
             alloc.name, alloc.library, proc.returncode, " ".join(proc.stderr.strip().splitlines()[-3:]))
-    try:
-        info = json.loads(proc.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
+    info = runner.driver_json(proc.stdout)
+    if info is None:
         return "%s: no answer from a program preloading %s" % (alloc.name, alloc.library)
     obj = info.get("malloc_object") or ""
     if not obj or os.path.realpath(obj) != os.path.realpath(alloc.library):

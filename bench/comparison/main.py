@@ -22,7 +22,7 @@ results.json, results.csv and charts.
 
 import argparse
 import datetime
-import json
+import hashlib
 import os
 import shlex
 import shutil
@@ -243,15 +243,9 @@ class Plan:
         record["command"] = runner.command_string(cmd, env)
         res = runner.run(cmd + ["--linger"], env, self.args.timeout, linger=self.lingerer,
                          linger_key=(record["rep"], bench.name, alloc.name))
-        error, data = res["error"], None
-        lines = [l for l in res["stdout"].decode(errors="replace").splitlines() if l.startswith("{")]
-        if lines:
-            try:
-                data = json.loads(lines[-1])
-            except ValueError:
-                error = error or "unparsable driver output"
-        elif error is None:
-            error = "no driver output"
+        error, data = res["error"], runner.driver_json(res["stdout"])
+        if data is None and error is None:
+            error = "no driver output, or not one JSON line"
         if data:
             record.update(data)
             ru = data.get("ru") or {}
@@ -302,7 +296,6 @@ class Plan:
 
 
 def _digest(data):
-    import hashlib
     return hashlib.sha256(data).hexdigest()[:16]
 
 
@@ -400,12 +393,7 @@ def measure_peak_live(plan, benches, notes):
         if b.kind != "workload":
             continue
         res = runner.run(plan.driver_cmd(b.name, ["--live", "--no-latency"]), {}, plan.args.timeout)
-        data = None
-        try:
-            data = json.loads(res["stdout"].decode().strip().splitlines()[-1])
-        except (ValueError, IndexError):
-            pass
-        peak[b.name] = (data or {}).get("peak_live_bytes")
+        peak[b.name] = (runner.driver_json(res["stdout"]) or {}).get("peak_live_bytes")
         if res["error"]:
             notes.append("peak live bytes of %s not measured: %s %s" % (b.name, res["error"], " ".join(res["stderr_tail"])))
     return peak

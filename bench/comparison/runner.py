@@ -15,6 +15,7 @@ by the lingerer's thread while the next run already goes on (an idle
 process costs the next run nothing), then it is killed.
 """
 
+import json
 import os
 import shlex
 import signal
@@ -140,10 +141,9 @@ class Lingerer:
             proc.kill()
         except OSError:
             pass
-        _, _, ru = os.wait4(proc.pid, 0)
-        proc.returncode = -signal.SIGKILL
+        proc.wait()
         with self._lock:
-            self.results[key] = {"rss_done_kb": done_kb, "rss_idle_kb": idle_kb, "usage": _usage_dict(ru)}
+            self.results[key] = {"rss_done_kb": done_kb, "rss_idle_kb": idle_kb}
 
     def finish(self):
         for t in self._threads:
@@ -154,8 +154,20 @@ class Lingerer:
 
 # ---- one run -------------------------------------------------------------------
 
-def _environment(env_extra, base=None):
-    env = dict(os.environ if base is None else base)
+def driver_json(stdout):
+    """The last line of a driver's stdout (bytes or text) that is a JSON
+    object, parsed; None when there is none or it does not parse."""
+    if isinstance(stdout, bytes):
+        stdout = stdout.decode(errors="replace")
+    lines = [l for l in stdout.splitlines() if l.startswith("{")]
+    try:
+        return json.loads(lines[-1]) if lines else None
+    except ValueError:
+        return None
+
+
+def _environment(env_extra):
+    env = dict(os.environ)
     env.pop("LD_PRELOAD", None)
     env.update(env_extra)
     return env
@@ -176,16 +188,16 @@ def _usage_dict(ru):
 LINGER_MARK = b"linger\n"
 
 
-def run(cmd, env_extra, timeout, cwd=None, timeline=False, linger=None, linger_key=None, base_env=None):
+def run(cmd, env_extra, timeout, cwd=None, timeline=False, linger=None, linger_key=None):
     """Runs cmd to its end, or with linger until it writes LINGER_MARK as the
     last line of its stdout and closes it (the driver's --linger: work done,
     now idle); the lingerer then reads its idle RSS and reaps it.
 
     Returns {"status": exit code or -signal (0 while lingering), "error":
     None or text, "wall_s", "stdout" (bytes), "stderr", "stderr_tail"
-    (lines), "usage" (wait4 rusage of the child; for a lingering child the
-    lingerer's results have it), "timeline": [(t, kB, procs)] when asked}."""
-    env = _environment(env_extra, base_env)
+    (lines), "usage" (wait4 rusage of the child; empty for a lingering
+    child), "timeline": [(t, kB, procs)] when asked}."""
+    env = _environment(env_extra)
     timed_out = threading.Event()
 
     def on_timeout():
