@@ -321,11 +321,7 @@ def unstable_benches(runs, benches, allocs):
     """[(bench, number of its unstable time verdicts)] for the benchmarks that
     have any so far."""
     names = [a.name for a in allocs]
-    cells, _ = report.aggregate(runs, names, [b.name for b in benches], baseline=names[0])
-    count = {}
-    for c in cells:
-        if c["time"]["unstable"]:
-            count[c["workload"]] = count.get(c["workload"], 0) + 1
+    count = report.unstable_time_cells(runs, names, [b.name for b in benches], baseline=names[0])
     return [(b, count[b.name]) for b in benches if b.name in count]
 
 

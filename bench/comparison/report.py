@@ -74,19 +74,38 @@ def _overhead_pct(run, peak_live):
     return (delta * 1024.0 / peak_live - 1.0) * 100.0
 
 
+def _by_cell(runs):
+    by = {}
+    for r in runs:
+        by.setdefault((r["workload"], r["allocator"]), []).append(r)
+    return by
+
+
+def _paired(by, w, a, baseline, fn):
+    """fn of the allocator's and the baseline's successful runs of benchmark
+    w, paired by repetition (None where one of the two failed or is missing)."""
+    base_ok = {r["rep"]: r for r in by.get((w, baseline), []) if r.get("ok")}
+    mine = {r["rep"]: r for r in by.get((w, a), []) if r.get("ok")}
+    reps = sorted(set(base_ok) | set(mine))
+    return ([fn(mine[k]) if k in mine else None for k in reps],
+            [fn(base_ok[k]) if k in base_ok else None for k in reps])
+
+
+def _seed(i_bench, i_alloc, allocators):
+    """The bootstrap stream of a cell: fixed by its place in the table."""
+    return i_bench * len(allocators) + i_alloc + 1
+
+
 def aggregate(runs, allocators, benches, peak_live=None, baseline="glibc"):
     """Per (benchmark, allocator): every metric summarised (median, min, max,
     n) and time and peak RSS compared with the baseline (stats.compare: ratio
     of the estimator, bootstrap 95% interval, Mann-Whitney verdict, bimodal
     flag). Returns (cells in benchmark-major order, summary per allocator)."""
     peak_live = peak_live or {}
-    by = {}
-    for r in runs:
-        by.setdefault((r["workload"], r["allocator"]), []).append(r)
+    by = _by_cell(runs)
     cells = []
-    for w in benches:
-        base_ok = {r["rep"]: r for r in by.get((w, baseline), []) if r.get("ok")}
-        for a in allocators:
+    for i, w in enumerate(benches):
+        for j, a in enumerate(allocators):
             rs = sorted(by.get((w, a), []), key=lambda r: r["rep"])
             ok = [r for r in rs if r.get("ok")]
             kind = rs[0].get("kind", "workload") if rs else "workload"
@@ -98,17 +117,29 @@ def aggregate(runs, allocators, benches, peak_live=None, baseline="glibc"):
             cell["overhead_pct"] = stats.summarize([_overhead_pct(r, peak_live.get(w)) for r in ok])
             extra = sorted({k for r in ok for k in (r.get("metrics") or {})})
             cell["program_metrics"] = {k: stats.summarize([(r.get("metrics") or {}).get(k) for r in ok]) for k in extra}
-            reps = sorted(set(base_ok) | {r["rep"] for r in ok})
-            mine = {r["rep"]: r for r in ok}
             for key, (metric, est) in COMPARED.items():
-                fn = METRICS[metric]
-                values = [fn(mine[k]) if k in mine else None for k in reps]
-                bases = [fn(base_ok[k]) if k in base_ok else None for k in reps]
-                cell[key] = stats.compare(values, bases, stats.ESTIMATORS[est], seed=len(cells) + 1)
+                values, bases = _paired(by, w, a, baseline, METRICS[metric])
+                cell[key] = stats.compare(values, bases, stats.ESTIMATORS[est], seed=_seed(i, j, allocators))
                 cell[key]["estimator"] = est
                 cell[key]["value"] = stats.ESTIMATORS[est](values)
             cells.append(cell)
     return cells, summarize(cells, allocators, baseline)
+
+
+def unstable_time_cells(runs, allocators, benches, baseline="glibc"):
+    """{benchmark: number of its cells whose time verdict aggregate() would
+    mark unstable}, computing only that (no intervals, no other metric)."""
+    by = _by_cell(runs)
+    metric, est = COMPARED["time"]
+    estimator = stats.ESTIMATORS[est]
+    count = {}
+    for i, w in enumerate(benches):
+        for j, a in enumerate(allocators):
+            values, bases = _paired(by, w, a, baseline, METRICS[metric])
+            verdict = stats.verdict_of(values, bases, estimator)[0]
+            if stats.instability(values, bases, verdict, estimator, seed=_seed(i, j, allocators))["unstable"]:
+                count[w] = count.get(w, 0) + 1
+    return count
 
 
 def summarize(cells, allocators, baseline):

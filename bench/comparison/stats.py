@@ -272,8 +272,17 @@ def compare(values, baselines, estimator=low_mean, alpha=ALPHA, seed=1):
     read differently next run."""
     verdict, ratio_v, p = verdict_of(values, baselines, estimator, alpha)
     lo, hi = bootstrap_ratio_ci(list(zip(values, baselines)), estimator, seed=seed)
+    result = {"ratio": ratio_v, "ci": [lo, hi], "p": p, "verdict": verdict,
+              "n": [len(_clean(values)), len(_clean(baselines))]}
+    result.update(instability(values, baselines, verdict, estimator, alpha, seed))
+    return result
+
+
+def instability(values, baselines, verdict, estimator=low_mean, alpha=ALPHA, seed=1):
+    """{"stability", "bimodal", "unstable"} of compare(), for the verdict
+    already computed on these values (the orchestrator asks this alone to
+    decide where to add repetitions)."""
     stab = verdict_stability(values, baselines, estimator, alpha, seed=seed)
     two_modes = bimodal(values) or bimodal(baselines)
-    return {"ratio": ratio_v, "ci": [lo, hi], "p": p, "verdict": verdict,
-            "n": [len(_clean(values)), len(_clean(baselines))], "stability": stab, "bimodal": two_modes,
+    return {"stability": stab, "bimodal": two_modes,
             "unstable": verdict is not None and (two_modes or (stab is not None and stab < MIN_STABILITY))}
