@@ -77,24 +77,24 @@ static void *heap_malloc_slow(sa_heap_t *heap, size_t size) {
 }
 
 /* The owner segment of ptr, or a report and abort(). */
-static sa_segment_t *heap_owner(sa_heap_t *heap, const void *ptr, const char *what) {
+static sa_segment_t *heap_owner(sa_heap_t *heap, const void *ptr, sa_op_t op) {
   sa_segment_t *seg = sa_pagemap_get(ptr);
-  if (SA_UNLIKELY(seg == NULL || seg->heap != heap)) sa_fatal_pointer(what, ptr, heap);
+  if (SA_UNLIKELY(seg == NULL || seg->heap != heap)) sa_fatal_block(heap, op, SA_FAULT_FOREIGN, ptr);
   return seg;
 }
 
 void sa_free(sa_heap_t *heap, void *ptr) {
   if (ptr == NULL) return;
-  sa_segment_t *seg = heap_owner(heap, ptr, "invalid free");
+  sa_segment_t *seg = heap_owner(heap, ptr, SA_OP_FREE);
   if (SA_LIKELY(seg->kind == SA_SEGMENT_HEAP)) heap->strategy->free(heap, seg, ptr);
   else sa_large_free(heap, seg, ptr);
 }
 
 size_t sa_usable_size(sa_heap_t *heap, const void *ptr) {
   if (ptr == NULL) return 0;
-  sa_segment_t *seg = heap_owner(heap, ptr, "invalid pointer to usable_size");
-  if (seg->kind == SA_SEGMENT_HEAP) return heap->strategy->usable_size(heap, seg, ptr);
-  if (seg->user != ptr) sa_fatal_pointer("invalid pointer to usable_size", ptr, heap);
+  sa_segment_t *seg = heap_owner(heap, ptr, SA_OP_USABLE_SIZE);
+  if (seg->kind == SA_SEGMENT_HEAP) return heap->strategy->usable_size(heap, seg, ptr, SA_OP_USABLE_SIZE);
+  if (seg->user != ptr) sa_fatal_block(heap, SA_OP_USABLE_SIZE, SA_FAULT_INTERIOR, ptr);
   return seg->usable;
 }
 
@@ -121,7 +121,7 @@ void *sa_realloc(sa_heap_t *heap, void *ptr, size_t size) {
     sa_free(heap, ptr);
     return NULL;
   }
-  sa_segment_t *seg = heap_owner(heap, ptr, "invalid realloc");
+  sa_segment_t *seg = heap_owner(heap, ptr, SA_OP_REALLOC);
   if (size > PTRDIFF_MAX) {
     errno = ENOMEM;
     return NULL;
@@ -129,7 +129,7 @@ void *sa_realloc(sa_heap_t *heap, void *ptr, size_t size) {
   if (seg->kind == SA_SEGMENT_LARGE) return sa_large_realloc(heap, seg, ptr, size);
   if (heap->strategy->realloc && size <= heap->small_limit)
     return heap->strategy->realloc(heap, seg, ptr, size);
-  size_t old = heap->strategy->usable_size(heap, seg, ptr);
+  size_t old = heap->strategy->usable_size(heap, seg, ptr, SA_OP_REALLOC);
   if (size <= old && size > old / 2) return ptr;
   void *fresh = sa_malloc(heap, size);
   if (fresh == NULL) return NULL;

@@ -70,12 +70,12 @@ void *sa_large_malloc(sa_heap_t *heap, size_t size, size_t alignment, int *zeroe
 }
 
 void sa_large_free(sa_heap_t *heap, sa_segment_t *seg, void *ptr) {
-  if (SA_UNLIKELY(seg->user != ptr)) sa_fatal_pointer("invalid free", ptr, heap);
+  if (SA_UNLIKELY(seg->user != ptr)) sa_fatal_block(heap, SA_OP_FREE, SA_FAULT_INTERIOR, ptr);
   sa_segment_release(heap, seg); /* kept for reuse a while, or unmapped */
 }
 
 void *sa_large_realloc(sa_heap_t *heap, sa_segment_t *seg, void *ptr, size_t size) {
-  if (SA_UNLIKELY(seg->user != ptr)) sa_fatal_pointer("invalid realloc", ptr, heap);
+  if (SA_UNLIKELY(seg->user != ptr)) sa_fatal_block(heap, SA_OP_REALLOC, SA_FAULT_INTERIOR, ptr);
   size_t old_usable = seg->usable;
   int default_aligned = (char *)ptr == (char *)seg + SA_SEGMENT_HEADER_SIZE;
   if (size <= old_usable && size > old_usable / 2) return ptr;

@@ -108,8 +108,7 @@ static inline void bud_remove(bud_heap_t *h, unsigned k, void *p) {
 
 static bud_arena_t *bud_grow(bud_heap_t *h);
 static void bud_release_arena(bud_heap_t *h, bud_arena_t *a);
-static size_t bud_validate(bud_heap_t *h, bud_arena_t *a, const void *p, const char *what,
-                           const char *freed);
+static size_t bud_validate(bud_heap_t *h, bud_arena_t *a, const void *p, sa_op_t op);
 
 /* A block of 2^order bytes (order <= max_order), lock held. Takes the
  * smallest free block of at least that order and splits it down, pushing
@@ -127,7 +126,7 @@ static void *bud_alloc_order(bud_heap_t *h, unsigned order) {
   size_t off = (size_t)((char *)b - (char *)a);
 #ifdef SA_DEBUG
   if (sa_segment_of(b) != &a->segment || *bud_meta(h, a, off) != k)
-    sa_fatal_pointer("corrupted free list entry", b, &h->base);
+    sa_fatal_corrupt(&h->base, "free list", b, SA_OP_MALLOC, NULL);
 #endif
   while (k > order) {
     k--;
@@ -192,19 +191,18 @@ static void bud_free(sa_heap_t *heap, sa_segment_t *seg, void *p) {
   bud_heap_t *h = (bud_heap_t *)heap;
   bud_arena_t *a = (bud_arena_t *)seg;
   pthread_mutex_lock(&h->lock);
-  size_t off = bud_validate(h, a, p, "invalid free", "double free");
+  size_t off = bud_validate(h, a, p, SA_OP_FREE);
   unsigned order = *bud_meta(h, a, off) & BUD_ORDER_MASK;
   sa_counters_on_free(&h->counters, (size_t)1 << order);
   bud_release(h, a, off, order);
   pthread_mutex_unlock(&h->lock);
 }
 
-static size_t bud_usable_size(sa_heap_t *heap, sa_segment_t *seg, const void *p) {
+static size_t bud_usable_size(sa_heap_t *heap, sa_segment_t *seg, const void *p, sa_op_t op) {
   bud_heap_t *h = (bud_heap_t *)heap;
   bud_arena_t *a = (bud_arena_t *)seg;
   pthread_mutex_lock(&h->lock);
-  size_t off = bud_validate(h, a, p, "invalid pointer to usable_size",
-                            "usable_size after free");
+  size_t off = bud_validate(h, a, p, op);
   size_t usable = (size_t)1 << (*bud_meta(h, a, off) & BUD_ORDER_MASK);
   pthread_mutex_unlock(&h->lock);
   return usable;
@@ -214,20 +212,20 @@ static size_t bud_usable_size(sa_heap_t *heap, sa_segment_t *seg, const void *p)
 /* Slow path: validation, arenas                                           */
 /* ======================================================================== */
 
-/* The arena offset of used block p, or a report and abort (lock released):
- * `freed` when p is a free block's start or a min-block boundary inside a
- * free block (it was a block start before that block was freed and merged),
- * `what` for anything else (misaligned, inside a used or reserved block). */
-static size_t bud_validate(bud_heap_t *h, bud_arena_t *a, const void *p, const char *what,
-                           const char *freed) {
+/* The arena offset of used block p, or a report as a fault of op and abort
+ * (lock released): SA_FAULT_FREED when p is a free block's start or a
+ * min-block boundary inside a free block (it was a block start before that
+ * block was freed and merged), SA_FAULT_INTERIOR for anything else
+ * (misaligned, inside a used or reserved block). */
+static size_t bud_validate(bud_heap_t *h, bud_arena_t *a, const void *p, sa_op_t op) {
   size_t off = (size_t)((const char *)p - (const char *)a);
-  const char *problem = what;
+  sa_fault_t problem = SA_FAULT_INTERIOR;
   if (SA_UNLIKELY(off & (((size_t)1 << h->min_order) - 1))) goto fail;
   uint8_t m = *bud_meta(h, a, off);
   if (SA_LIKELY((m & (BUD_USED | BUD_RESERVED)) == BUD_USED)) return off;
   if (m & BUD_RESERVED) goto fail;
   if (m != 0) { /* a free block starts here */
-    problem = freed;
+    problem = SA_FAULT_FREED;
     goto fail;
   }
   for (unsigned k = h->min_order + 1; k <= h->max_order; k++) {
@@ -235,12 +233,12 @@ static size_t bud_validate(bud_heap_t *h, bud_arena_t *a, const void *p, const c
     uint8_t c = *bud_meta(h, a, start);
     if (c == 0) continue;
     if ((c & BUD_USED) == 0 && start + ((size_t)1 << (c & BUD_ORDER_MASK)) > off)
-      problem = freed;
+      problem = SA_FAULT_FREED;
     break;
   }
 fail:
   pthread_mutex_unlock(&h->lock);
-  sa_fatal_pointer(problem, p, &h->base);
+  sa_fatal_block(&h->base, op, problem, p);
 }
 
 /* Maps an arena and lays it out: the header and meta bytes as reserved
@@ -331,7 +329,7 @@ static void *bud_realloc(sa_heap_t *heap, sa_segment_t *seg, void *p, size_t siz
   bud_heap_t *h = (bud_heap_t *)heap;
   bud_arena_t *a = (bud_arena_t *)seg;
   pthread_mutex_lock(&h->lock);
-  size_t off = bud_validate(h, a, p, "invalid realloc", "realloc after free");
+  size_t off = bud_validate(h, a, p, SA_OP_REALLOC);
   unsigned order = *bud_meta(h, a, off) & BUD_ORDER_MASK;
   unsigned need = bud_order_for(h, size);
   size_t old = (size_t)1 << order;

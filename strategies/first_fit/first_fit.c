@@ -222,26 +222,24 @@ static void *ff_malloc(sa_heap_t *heap, size_t size) {
   return p;
 }
 
-/* Validates the block behind p (under the lock) or reports and aborts:
- * `freed` names the error when p's block is already free ("double free" for
- * free), `what` any other bad pointer. */
-static ff_block_t *ff_validate(ff_heap_t *h, ff_chunk_t *c, void *p, const char *what,
-                               const char *freed) {
+/* Validates the block behind p (under the lock) or reports it as a fault
+ * of op and aborts. */
+static ff_block_t *ff_validate(ff_heap_t *h, ff_chunk_t *c, void *p, sa_op_t op) {
   ff_block_t *b = ff_block_of(p);
   char *lo = (char *)ff_first_block(c), *hi = (char *)ff_epilogue(c);
   if (SA_UNLIKELY(((uintptr_t)p & 15) != 0 || (char *)b < lo || (char *)b >= hi)) {
     pthread_mutex_unlock(&h->lock);
-    sa_fatal_pointer(what, p, &h->base);
+    sa_fatal_block(&h->base, op, SA_FAULT_INTERIOR, p);
   }
   size_t size = ff_size(b);
   if (SA_UNLIKELY(!ff_used(b) && size >= FF_MIN_BLOCK && (char *)b + size <= hi)) {
     pthread_mutex_unlock(&h->lock);
-    sa_fatal_pointer(freed, p, &h->base);
+    sa_fatal_block(&h->base, op, SA_FAULT_FREED, p);
   }
   if (SA_UNLIKELY(!ff_used(b) || size < FF_MIN_BLOCK || (char *)b + size > hi ||
                   !ff_prev_used(ff_next_block(b)))) {
     pthread_mutex_unlock(&h->lock);
-    sa_fatal_pointer(what, p, &h->base);
+    sa_fatal_block(&h->base, op, SA_FAULT_INTERIOR, p);
   }
   return b;
 }
@@ -250,17 +248,16 @@ static void ff_free(sa_heap_t *heap, sa_segment_t *seg, void *p) {
   ff_heap_t *h = (ff_heap_t *)heap;
   ff_chunk_t *c = (ff_chunk_t *)seg;
   pthread_mutex_lock(&h->lock);
-  ff_block_t *b = ff_validate(h, c, p, "invalid free", "double free");
+  ff_block_t *b = ff_validate(h, c, p, SA_OP_FREE);
   sa_counters_on_free(&h->counters, ff_size(b) - FF_HEADER);
   ff_release(h, c, b);
   pthread_mutex_unlock(&h->lock);
 }
 
-static size_t ff_usable_size(sa_heap_t *heap, sa_segment_t *seg, const void *p) {
+static size_t ff_usable_size(sa_heap_t *heap, sa_segment_t *seg, const void *p, sa_op_t op) {
   ff_heap_t *h = (ff_heap_t *)heap;
   pthread_mutex_lock(&h->lock);
-  ff_block_t *b = ff_validate(h, (ff_chunk_t *)seg, (void *)p, "invalid pointer to usable_size",
-                              "usable_size after free");
+  ff_block_t *b = ff_validate(h, (ff_chunk_t *)seg, (void *)p, op);
   size_t usable = ff_size(b) - FF_HEADER;
   pthread_mutex_unlock(&h->lock);
   return usable;
@@ -479,7 +476,7 @@ static void *ff_realloc(sa_heap_t *heap, sa_segment_t *seg, void *p, size_t size
   ff_chunk_t *c = (ff_chunk_t *)seg;
   size_t need = ff_request_size(h, size);
   pthread_mutex_lock(&h->lock);
-  ff_block_t *b = ff_validate(h, c, p, "invalid realloc", "realloc after free");
+  ff_block_t *b = ff_validate(h, c, p, SA_OP_REALLOC);
   size_t old = ff_size(b);
   size_t have = old;
   ff_block_t *next = ff_next_block(b);

@@ -200,10 +200,10 @@ static void *seg_direct_malloc(seg_heap_t *h, size_t size, size_t alignment);
 static void seg_direct_free(seg_heap_t *h, seg_direct_t *d, void *p);
 
 /* Called with c locked; unlocks before reporting. */
-__attribute__((noreturn, cold)) static void seg_fatal(seg_heap_t *h, seg_class_t *c,
-                                                      const char *what, const void *p) {
+__attribute__((noreturn, cold)) static void seg_fatal(seg_heap_t *h, seg_class_t *c, sa_op_t op,
+                                                      sa_fault_t fault, const void *p) {
   if (c) pthread_mutex_unlock(&c->lock);
-  sa_fatal_pointer(what, p, &h->base);
+  sa_fatal_block(&h->base, op, fault, p);
 }
 
 /* Marks slots [from, from + k) live. */
@@ -315,19 +315,19 @@ static void *seg_malloc(sa_heap_t *heap, size_t size) {
 }
 
 /* Validates slot p of s under c's lock (held): a slot start below bump whose
- * bit is set. Reports and aborts otherwise. */
+ * bit is set. Reports it as a fault of op and aborts otherwise. */
 static inline uint32_t seg_validate(seg_heap_t *h, seg_class_t *c, seg_slab_t *s,
-                                    const seg_class_info_t *ci, const void *p, const char *what) {
+                                    const seg_class_info_t *ci, const void *p, sa_op_t op) {
   uint32_t idx = seg_slot(s, ci, p);
-  if (SA_UNLIKELY(idx >= s->bump)) seg_fatal(h, c, what, p);
-  if (SA_UNLIKELY(!seg_live(s, idx))) seg_fatal(h, c, "double free", p);
+  if (SA_UNLIKELY(idx >= s->bump)) seg_fatal(h, c, op, SA_FAULT_INTERIOR, p);
+  if (SA_UNLIKELY(!seg_live(s, idx))) seg_fatal(h, c, op, SA_FAULT_FREED, p);
   return idx;
 }
 
 /* Gives slot p of slab s back, c (its class) locked. */
 static inline void seg_put(seg_heap_t *h, seg_class_t *c, seg_slab_t *s, void *p) {
   const seg_class_info_t *ci = &seg_info[s->cls];
-  uint32_t idx = seg_validate(h, c, s, ci, p, "invalid free");
+  uint32_t idx = seg_validate(h, c, s, ci, p, SA_OP_FREE);
   s->bitmap[idx >> 6] &= ~((uint64_t)1 << (idx & 63));
   if ((idx >> 6) < s->hint) s->hint = idx >> 6;
   sa_counters_on_free(&c->counters, ci->size);
@@ -385,7 +385,7 @@ static void seg_free_batch(sa_heap_t *heap, void **ptrs, size_t n) {
     if (SA_UNLIKELY(seg == NULL || seg->heap != heap || seg->strategy_data != SEG_TAG_SLAB)) {
       if (locked) pthread_mutex_unlock(&locked->lock);
       locked = NULL;
-      if (seg == NULL || seg->heap != heap) sa_fatal_pointer("invalid free", p, heap);
+      if (seg == NULL || seg->heap != heap) sa_fatal_block(heap, SA_OP_FREE, SA_FAULT_FOREIGN, p);
       seg_free(heap, seg, p);
       seg = NULL; /* a direct segment is gone */
       continue;
@@ -403,18 +403,18 @@ static void seg_free_batch(sa_heap_t *heap, void **ptrs, size_t n) {
   if (locked) pthread_mutex_unlock(&locked->lock);
 }
 
-static size_t seg_usable_size(sa_heap_t *heap, sa_segment_t *seg, const void *p) {
+static size_t seg_usable_size(sa_heap_t *heap, sa_segment_t *seg, const void *p, sa_op_t op) {
   seg_heap_t *h = (seg_heap_t *)heap;
   if (seg->strategy_data != SEG_TAG_SLAB) {
     seg_direct_t *d = (seg_direct_t *)seg;
-    if (d->user != p) sa_fatal_pointer("invalid pointer to usable_size", p, heap);
+    if (d->user != p) sa_fatal_block(heap, op, SA_FAULT_INTERIOR, p);
     return d->usable;
   }
   seg_slab_t *s = (seg_slab_t *)seg;
   seg_class_t *c = &h->classes[s->cls];
   const seg_class_info_t *ci = &seg_info[s->cls];
   pthread_mutex_lock(&c->lock);
-  seg_validate(h, c, s, ci, p, "invalid pointer to usable_size");
+  seg_validate(h, c, s, ci, p, op);
   pthread_mutex_unlock(&c->lock);
   return ci->size;
 }
@@ -499,7 +499,7 @@ static void *seg_direct_malloc(seg_heap_t *h, size_t size, size_t alignment) {
 
 static void seg_direct_free(seg_heap_t *h, seg_direct_t *d, void *p) {
   if (SA_UNLIKELY(d->segment.strategy_data != SEG_TAG_DIRECT || d->user != p))
-    sa_fatal_pointer("invalid free", p, &h->base);
+    sa_fatal_block(&h->base, SA_OP_FREE, SA_FAULT_INTERIOR, p);
   pthread_mutex_lock(&h->direct_lock);
   if (d->prev) d->prev->next = d->next;
   else h->direct = d->next;
@@ -536,13 +536,13 @@ static void *seg_realloc(sa_heap_t *heap, sa_segment_t *seg, void *p, size_t siz
     seg_slab_t *s = (seg_slab_t *)seg;
     seg_class_t *c = &h->classes[s->cls];
     pthread_mutex_lock(&c->lock);
-    seg_validate(h, c, s, &seg_info[s->cls], p, "invalid realloc");
+    seg_validate(h, c, s, &seg_info[s->cls], p, SA_OP_REALLOC);
     pthread_mutex_unlock(&c->lock);
     old = seg_info[s->cls].size;
     if (size <= SEG_SMALL_MAX && seg_size_class(size) == s->cls) return p;
   } else {
     seg_direct_t *d = (seg_direct_t *)seg;
-    if (d->user != p) sa_fatal_pointer("invalid realloc", p, heap);
+    if (d->user != p) sa_fatal_block(heap, SA_OP_REALLOC, SA_FAULT_INTERIOR, p);
     old = d->usable;
     if (size <= old && size > old / 2 && size > SEG_SMALL_MAX) return p;
   }

@@ -417,7 +417,7 @@ TEST_F(SegregatedDeathTest, PointersThatAreNoSlotStartAreInvalid) {
   EXPECT_DEATH(sa_free(h, p + 16), re);
   EXPECT_DEATH(sa_free(h, p + 112 + 8), re);
   EXPECT_DEATH(sa_free(h, p + 112), re);  // a slot start never handed out
-  EXPECT_DEATH(sa_usable_size(h, p + 1), "invalid pointer to usable_size");
+  EXPECT_DEATH(sa_usable_size(h, p + 1), "invalid malloc_usable_size");
   EXPECT_DEATH(sa_realloc(h, p + 16, 10), "invalid realloc");
   sa_free(h, p);
 }

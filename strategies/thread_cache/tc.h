@@ -210,7 +210,7 @@ void *sa_tc_malloc(sa_heap_t *heap, size_t size);
 void sa_tc_free(sa_heap_t *heap, sa_segment_t *seg, void *ptr);
 void *sa_tc_realloc(sa_heap_t *heap, sa_segment_t *seg, void *ptr, size_t size);
 void *sa_tc_memalign(sa_heap_t *heap, size_t alignment, size_t size);
-size_t sa_tc_usable_size(sa_heap_t *heap, sa_segment_t *seg, const void *ptr);
+size_t sa_tc_usable_size(sa_heap_t *heap, sa_segment_t *seg, const void *ptr, sa_op_t op);
 void sa_tc_walk(sa_heap_t *heap, sa_walker_t visit, void *arg);
 size_t sa_tc_check(sa_heap_t *heap);
 void sa_tc_stats(sa_heap_t *heap, sa_stats_t *stats);

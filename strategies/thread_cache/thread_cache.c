@@ -22,7 +22,7 @@ static inline tc_heap_t *tc_of(sa_heap_t *heap) { return (tc_heap_t *)heap->fron
 static inline size_t tc_block_usable(tc_heap_t *h, sa_segment_t *seg, const void *p) {
   size_t u = seg->usable;
   if (SA_LIKELY(u != 0 && seg->kind == SA_SEGMENT_HEAP)) return u;
-  return h->backend->usable_size(h->heap, seg, p);
+  return h->backend->usable_size(h->heap, seg, p, SA_OP_FREE);
 }
 
 /* ======================================================================== */
@@ -54,14 +54,14 @@ void sa_tc_free(sa_heap_t *heap, sa_segment_t *seg, void *ptr) {
   }
   /* Every block is 16-aligned: an interior pointer is usually not, and is
    * caught here before the cache would take it. */
-  if (SA_UNLIKELY(((uintptr_t)p & (SA_ALIGNMENT - 1)) != 0)) sa_fatal_pointer("invalid free", p, heap);
+  if (SA_UNLIKELY(((uintptr_t)p & (SA_ALIGNMENT - 1)) != 0)) sa_fatal_block(heap, SA_OP_FREE, SA_FAULT_INTERIOR, p);
   size_t u = tc_block_usable(h, seg, p);
   if (SA_UNLIKELY(u > TC_MAX_CACHED)) {
     tc_bypass_free(h, c, seg, p, u);
     return;
   }
   size_t b = tc_bin_floor(u);
-  if (SA_UNLIKELY(tc_marked(c, p)) && tc_holds(c, p, u)) sa_fatal_pointer("double free", p, heap);
+  if (SA_UNLIKELY(tc_marked(c, p)) && tc_holds(c, p, u)) sa_fatal_block(heap, SA_OP_FREE, SA_FAULT_FREED, p);
   tc_push(c, &c->bins[b], p, u);
 }
 
@@ -211,7 +211,7 @@ static void *tc_bypass_malloc(tc_heap_t *h, tc_cache_t *c, size_t size, size_t a
 
 static void tc_bypass_free(tc_heap_t *h, tc_cache_t *c, sa_segment_t *seg, void *p, size_t u) {
   if (c != NULL) {
-    if (SA_UNLIKELY(tc_marked(c, p)) && tc_holds(c, p, u)) sa_fatal_pointer("double free", p, h->heap);
+    if (SA_UNLIKELY(tc_marked(c, p)) && tc_holds(c, p, u)) sa_fatal_block(h->heap, SA_OP_FREE, SA_FAULT_FREED, p);
     TC_ADD(c->n.bypass_free_bytes, u);
   }
   h->backend->free(h->heap, seg, p);
@@ -227,16 +227,16 @@ void *sa_tc_memalign(sa_heap_t *heap, size_t alignment, size_t size) {
 }
 
 /* A block in the caller's own cache is free, whatever the back-end thinks. */
-static size_t tc_live_usable(tc_heap_t *h, sa_segment_t *seg, const void *p, const char *what) {
-  size_t u = h->backend->usable_size(h->heap, seg, p); /* validates */
+static size_t tc_live_usable(tc_heap_t *h, sa_segment_t *seg, const void *p, sa_op_t op) {
+  size_t u = h->backend->usable_size(h->heap, seg, p, op); /* validates */
   tc_cache_t *c = tc_cache_peek(h);
   if (c != NULL && SA_UNLIKELY(tc_marked(c, (void *const *)p)) && tc_holds(c, p, u))
-    sa_fatal_pointer(what, p, h->heap);
+    sa_fatal_block(h->heap, op, SA_FAULT_FREED, p);
   return u;
 }
 
-size_t sa_tc_usable_size(sa_heap_t *heap, sa_segment_t *seg, const void *ptr) {
-  return tc_live_usable(tc_of(heap), seg, ptr, "usable_size after free");
+size_t sa_tc_usable_size(sa_heap_t *heap, sa_segment_t *seg, const void *ptr, sa_op_t op) {
+  return tc_live_usable(tc_of(heap), seg, ptr, op);
 }
 
 /* In place while the block still fits and is not more than twice too big;
@@ -244,7 +244,7 @@ size_t sa_tc_usable_size(sa_heap_t *heap, sa_segment_t *seg, const void *ptr) {
 void *sa_tc_realloc(sa_heap_t *heap, sa_segment_t *seg, void *ptr, size_t size) {
   tc_heap_t *h = tc_of(heap);
   if (!h->enabled && h->backend->realloc) return h->backend->realloc(heap, seg, ptr, size);
-  size_t old = tc_live_usable(h, seg, ptr, "invalid realloc");
+  size_t old = tc_live_usable(h, seg, ptr, SA_OP_REALLOC);
   if (size <= old && size > old / 2) return ptr;
   void *fresh = sa_tc_malloc(heap, size);
   if (fresh == NULL) return NULL;

@@ -30,6 +30,14 @@ extern "C" {
 
 struct sa_segment;
 
+/* The call that found a bad pointer and what it found (see sa_fatal_block). */
+typedef enum sa_op { SA_OP_FREE, SA_OP_REALLOC, SA_OP_USABLE_SIZE, SA_OP_MALLOC } sa_op_t;
+typedef enum sa_fault {
+  SA_FAULT_FREED,    /* the start of a block that is free already */
+  SA_FAULT_INTERIOR, /* this heap's memory, but not the start of a live block */
+  SA_FAULT_FOREIGN   /* not memory of this heap (stack, global, another heap) */
+} sa_fault_t;
+
 struct sa_strategy {
   const char *name;
   /* Front-ends (thread_cache) compose over this back-end; NULL otherwise. */
@@ -52,7 +60,9 @@ struct sa_strategy {
   /* alignment: power of two > SA_ALIGNMENT; size + alignment <=
    * heap->small_limit. */
   void *(*memalign)(sa_heap_t *heap, size_t alignment, size_t size);
-  size_t (*usable_size)(sa_heap_t *heap, struct sa_segment *segment, const void *ptr);
+  /* Validates ptr as a live block and returns its usable size; a bad ptr is
+   * reported as a fault of op (the thread cache sizes a free with it). */
+  size_t (*usable_size)(sa_heap_t *heap, struct sa_segment *segment, const void *ptr, sa_op_t op);
 
   /* Optional, for front-ends that move blocks in batches (NULL: they call
    * malloc and free per block). malloc_batch: up to n blocks as
@@ -248,9 +258,26 @@ void sa_counters_export(const sa_heap_counters_t *c, sa_stats_t *stats);
 
 /* ---- errors --------------------------------------------------------------- */
 
-/* "stratalloc: <what> of 0x... (<strategy>)" on stderr, then abort(). */
-__attribute__((noreturn, cold)) void sa_fatal_pointer(const char *what, const void *ptr,
-                                                      const sa_heap_t *heap);
+/* Reports of a bad pointer or damaged metadata, on stderr, then abort(). They
+ * never allocate. The call that found it (sa_op_t) and what it found
+ * (sa_fault_t) make the message, one table in common/error.c:
+ *
+ *                      SA_FAULT_FREED                        SA_FAULT_INTERIOR / _FOREIGN
+ *   SA_OP_FREE         double free of P                      invalid free of P
+ *   SA_OP_REALLOC      realloc of freed pointer P            invalid realloc of P
+ *   SA_OP_USABLE_SIZE  malloc_usable_size of freed pointer P invalid malloc_usable_size of P
+ *
+ * each followed by " (<strategy>)" and, for an invalid pointer, ": not the
+ * start of a block" (interior) or ": not memory of this heap" (foreign). */
+__attribute__((noreturn, cold)) void sa_fatal_block(const sa_heap_t *heap, sa_op_t op,
+                                                    sa_fault_t fault, const void *ptr);
+/* Metadata that cannot be right: "corrupted <what> at W (<strategy>)",
+ * then ", found by the free of P" (or realloc, malloc_usable_size; nothing
+ * for SA_OP_MALLOC or a NULL ptr). what: "block header", "free list",
+ * "thread cache" ... */
+__attribute__((noreturn, cold)) void sa_fatal_corrupt(const sa_heap_t *heap, const char *what,
+                                                      const void *where, sa_op_t op,
+                                                      const void *ptr);
 /* "stratalloc: check: <strategy>: <message> 0x..." on stderr (no abort). */
 void sa_check_report(const sa_heap_t *heap, const char *message, const void *ptr);
 
