@@ -11,16 +11,16 @@ static const char *heap_name(const sa_heap_t *heap) {
 }
 
 static const char *const op_freed[] = {
-    [SA_OP_FREE] = "double free",
+    [SA_OP_FREE] = "double free of",
     [SA_OP_REALLOC] = "realloc of freed pointer",
     [SA_OP_USABLE_SIZE] = "malloc_usable_size of freed pointer",
-    [SA_OP_MALLOC] = "malloc handed out freed pointer",
+    [SA_OP_MALLOC] = "malloc met a freed block:",
 };
 static const char *const op_invalid[] = {
-    [SA_OP_FREE] = "invalid free",
-    [SA_OP_REALLOC] = "invalid realloc",
-    [SA_OP_USABLE_SIZE] = "invalid malloc_usable_size",
-    [SA_OP_MALLOC] = "invalid block in malloc",
+    [SA_OP_FREE] = "invalid free of",
+    [SA_OP_REALLOC] = "invalid realloc of",
+    [SA_OP_USABLE_SIZE] = "invalid malloc_usable_size of",
+    [SA_OP_MALLOC] = "malloc met an invalid block:",
 };
 static const char *const op_name[] = {
     [SA_OP_FREE] = "free",
@@ -35,7 +35,7 @@ void sa_fatal_block(const sa_heap_t *heap, sa_op_t op, sa_fault_t fault, const v
   sa_buf_init(&b, storage, sizeof storage, 2);
   sa_buf_str(&b, "stratalloc: ");
   sa_buf_str(&b, fault == SA_FAULT_FREED ? op_freed[op] : op_invalid[op]);
-  sa_buf_str(&b, " of ");
+  sa_buf_char(&b, ' ');
   sa_buf_hex(&b, (uintptr_t)ptr);
   sa_buf_str(&b, " (");
   sa_buf_str(&b, heap_name(heap));

@@ -525,9 +525,9 @@ TEST_F(BuddyDeathTest, DoubleFreeAfterMergingIsStillADoubleFree) {
   for (void* p : v) sa_free(h, p);  // everything merged back
   EXPECT_DEATH(sa_free(h, v[5]), "stratalloc: double free of 0x[0-9a-f]+ \\(buddy\\)");
   EXPECT_DEATH(sa_usable_size(h, v[5]),
-               "stratalloc: usable_size after free of 0x[0-9a-f]+ \\(buddy\\)");
+               "stratalloc: malloc_usable_size of freed pointer 0x[0-9a-f]+ \\(buddy\\)");
   EXPECT_DEATH(sa_realloc(h, v[5], 10),
-               "stratalloc: realloc after free of 0x[0-9a-f]+ \\(buddy\\)");
+               "stratalloc: realloc of freed pointer 0x[0-9a-f]+ \\(buddy\\)");
 }
 
 TEST_F(BuddyDeathTest, PointersNotAtABlockStartAreInvalid) {

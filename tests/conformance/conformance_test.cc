@@ -1700,7 +1700,7 @@ TEST_P(ConformanceDeathTest, FreeOfAnInteriorPointerAborts) {
 TEST_P(ConformanceDeathTest, ReallocAndUsableSizeOfBadPointersAbort) {
   sa_heap_t* h = Create();
   ASSERT_NE(h, nullptr);
-  const std::string any = "stratalloc: [a-z_ ]+ of 0x[0-9a-f]+ \\(" + RegexEscape(name_) + "\\)";
+  const std::string any = "stratalloc: [a-z_ ]+ 0x[0-9a-f]+ \\(" + RegexEscape(name_) + "\\)";
   alignas(16) char local[64];
   memset(local, 0, sizeof local);
   EXPECT_DEATH(sa_realloc(h, local, 100), any);
