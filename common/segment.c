@@ -9,7 +9,6 @@
 #include "segment.h"
 #include "stratalloc/strategy.h"
 
-#define SEGMENT_MAGIC 0x5a5e6d01u
 
 /* from_os: new from the OS (counted in total_mapped_bytes); 0: back from the
  * segment cache, counted once already. */
@@ -51,7 +50,6 @@ static sa_segment_t *segment_register(sa_heap_t *heap, void *mem, size_t size,
   seg->heap = heap;
   seg->size = size;
   seg->kind = kind;
-  seg->magic = SEGMENT_MAGIC;
   /* Large objects are only ever looked up by the pointer handed out, which
    * large.c registers; heap segments register every page. */
   if (kind == SA_SEGMENT_HEAP && sa_pagemap_set(seg, size, seg) != 0) return NULL;
@@ -92,7 +90,6 @@ void sa_segment_unregister(sa_heap_t *heap, sa_segment_t *seg) {
   unlink_segment(heap, seg);
   if (seg->kind == SA_SEGMENT_HEAP) sa_pagemap_set(seg, seg->size, NULL);
   else sa_pagemap_set(seg->user, 1, NULL);
-  seg->magic = 0;
 }
 
 void sa_segment_unmap(sa_heap_t *heap, sa_segment_t *seg) {

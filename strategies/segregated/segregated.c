@@ -157,15 +157,11 @@ static void seg_table_init(void) {
 
 static inline void seg_table(void) { pthread_once(&seg_table_once, seg_table_init); }
 
-/* The slot index of p in s, or UINT32_MAX if p is not a slot start. With
- * off = q * size < 2^32: off * ceil(2^32/size) = q * 2^32 + q * r where
- * r < size, and q * r < off < 2^32, so the shift yields exactly q. */
+/* The slot index of p in s, or UINT32_MAX if p is not a slot start: the
+ * segment carries the slab's geometry for front-ends too (sa_slab_index). */
 static inline uint32_t seg_slot(const seg_slab_t *s, const seg_class_info_t *ci, const void *p) {
-  size_t off = (uintptr_t)p - (uintptr_t)s->start;
-  if (SA_UNLIKELY(off >= (size_t)ci->capacity * ci->size)) return UINT32_MAX;
-  uint32_t idx = (uint32_t)((off * ci->magic) >> 32);
-  if (SA_UNLIKELY((size_t)idx * ci->size != off)) return UINT32_MAX;
-  return idx;
+  (void)ci;
+  return sa_slab_index(&s->segment, p);
 }
 
 static inline int seg_live(const seg_slab_t *s, uint32_t idx) {
@@ -448,7 +444,11 @@ static seg_slab_t *seg_refill(seg_heap_t *h, seg_class_t *c, size_t cls) {
     s->capacity = ci->capacity;
     s->start = (char *)s + ci->data_offset;
     s->segment.strategy_data = SEG_TAG_SLAB;
-    s->segment.usable = ci->size; /* every slot one size: front-ends size a free with it */
+    /* every slot one size: front-ends size and validate a free with these */
+    s->segment.user = s->start;
+    s->segment.slot_count = ci->capacity;
+    s->segment.slot_magic = (uint32_t)ci->magic;
+    s->segment.usable = ci->size;
   }
   pthread_mutex_lock(&c->lock);
   if (s == NULL) return NULL;
@@ -596,6 +596,9 @@ static size_t seg_check_slab(seg_heap_t *h, size_t cls, uint32_t state, seg_slab
     SEG_EXPECT(0, "slab header disagrees with its class", s);
     return failures;
   }
+  SEG_EXPECT(s->segment.user == s->start && s->segment.slot_count == ci->capacity &&
+                 s->segment.slot_magic == (uint32_t)ci->magic && s->segment.usable == ci->size,
+             "slab geometry in its segment header damaged", s);
   SEG_EXPECT(s->state == state, "slab state disagrees with its list", s);
   SEG_EXPECT(s->next == NULL || s->next->prev == s, "slab links disagree", s);
   /* Bitmap: as many bits as live slots, none at or beyond bump. */

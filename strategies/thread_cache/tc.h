@@ -2,13 +2,22 @@
  * process heap's fast path (tc_fast.h, included by common/override.c).
  *
  *   thread ──TLS──> tc_thread_t ──slot[heap->slot]──> tc_cache_t (one per heap)
- *                                                      bins[b]: LIFO of free blocks
+ *                                                      bins[b]: a stack (array)
+ *                                                      of free blocks' addresses
  *   heap->frontend ──> tc_heap_t: registry of every cache of the heap
  *
- * A cached block holds two words: [0] the next block of its bin, [1] the
- * cache mark (a process-wide random key << 32) | its usable size. The mark
- * lets free notice a probable double free without a lookup (then the bin is
- * scanned) and lets a pop know the block's size without asking the back-end.
+ * The bins are arrays in the cache's own mapping, not lists threaded through
+ * the freed blocks: a write into a freed block (use after free) has no link
+ * to poison, so no malloc can be made to return an address of the writer's
+ * choosing (what glibc's safe-linking only makes harder).
+ *
+ * The state of a block lives in its first word, its mark (tc_mark): the key
+ * ^ its address ^ its usable size, with TC_FLUSHED set once a flush gave it
+ * back to the back-end. Live blocks carry no mark (pop and the first block
+ * of a fill clear it). So free tells with one fused test whether the block
+ * is in some cache (a double free, confirmed by a scan of the caches) or was
+ * given back (confirmed by the back-end), and pop checks that the block it
+ * hands out was not written since its free. See README.md for what is caught.
  *
  * Ownership: bins and the counters of a cache are written only by its thread
  * (the counters with relaxed atomic stores: other threads read them for
@@ -57,8 +66,8 @@ static inline size_t tc_bin_floor(size_t u) {
 #define TC_BIN_BYTES ((size_t)128 * 1024)
 
 typedef struct tc_bin {
-  void **head;
-  uint32_t count;
+  void **slots;   /* limit + 1 entries: [0, count) are cached blocks */
+  uint32_t count; /* written by the owner with relaxed stores: scans read it */
   uint32_t limit;
 } tc_bin_t;
 
@@ -83,7 +92,7 @@ struct tc_thread;
 typedef struct tc_cache {
   /* hot: the fast paths read these */
   sa_heap_t *heap;   /* the heap served; NULL once it is destroyed (orphan) */
-  uint64_t mark;     /* tc_mark: key << 32 */
+  uint64_t key;      /* tc_key, beside the bins: the fast paths read one line */
   uint32_t fill_threshold;
   uint8_t small_bin[TC_SMALL_SLOTS]; /* (n + 15) >> 4 -> bin, n <= TC_SMALL_MAX */
   uint8_t class_bin[TC_NBINS];       /* request bin -> bin its blocks land in */
@@ -93,6 +102,7 @@ typedef struct tc_cache {
   struct tc_heap *owner;
   struct tc_thread *thread;
   struct tc_cache *next, *prev; /* owner's registry, under tc_registry_lock */
+  size_t map_bytes;             /* the cache and its bins' arrays */
 } tc_cache_t;
 
 /* One per thread that ever used a tc heap, mapped from the OS. */
@@ -121,7 +131,7 @@ typedef struct tc_heap {
 /* ---- globals (tc_thread.c) ---------------------------------------------- */
 
 extern pthread_mutex_t tc_registry_lock;
-extern uint64_t tc_mark; /* nonzero random key << 32 */
+extern uint64_t tc_key; /* random, bit 63 set (see tc_mark) */
 extern __thread tc_thread_t *tc_self __attribute__((tls_model("initial-exec")));
 extern tc_cache_t tc_no_cache;
 
@@ -152,6 +162,9 @@ extern __thread tc_cache_t *tc_process_cache __attribute__((tls_model("initial-e
 extern uint8_t tc_floor_small[TC_SMALL_SLOTS];
 /* Out of line: a bin that has grown past its limit gives a batch back. */
 void tc_flush(tc_cache_t *c, tc_bin_t *b);
+/* Out of line: a cached block that lost its mark (written after its free,
+ * or a bin overwritten): reported, abort(). */
+__attribute__((noreturn, cold)) void tc_corrupt(const tc_cache_t *c, const void *p);
 /* override.c names the process heap before it publishes it. */
 void tc_set_process_heap(sa_heap_t *heap);
 #pragma GCC visibility pop
@@ -172,31 +185,45 @@ static inline void tc_count_pop(tc_cache_t *c, size_t u) {
   if (SA_UNLIKELY(live > c->n.peak)) __atomic_store_n(&c->n.peak, live, __ATOMIC_RELAXED);
 }
 
-/* Takes the head p of bin b (not empty) for the user. */
-static inline void *tc_pop(tc_cache_t *c, tc_bin_t *b, void **p) {
-  size_t u = (uint32_t)(uintptr_t)p[1];
-  b->head = (void **)p[0];
-  b->count--;
-  p[1] = NULL; /* no stale mark in a live block */
+/* ---- marks ---------------------------------------------------------------- */
+
+/* A block's first word while it is in a cache: key ^ address ^ usable size
+ * (< 2^16: TC_MAX_CACHED). Bit 63 of the key is set and no user address has
+ * it, so zeroed or fresh memory never looks marked; the 47 bits above
+ * TC_FLUSHED are a secret function of the address, so a live block's data
+ * looks marked with probability 2^-47 (and is then confirmed, not trusted). */
+#define TC_FLUSHED ((uint64_t)1 << 16) /* given back to the back-end by a flush */
+#define TC_MARK_SHIFT 17
+static inline uint64_t tc_mark(const tc_cache_t *c, const void *p, size_t u) {
+  return c->key ^ (uintptr_t)p ^ u;
+}
+/* Whether p carries its mark, cached or flushed. */
+static inline int tc_tagged(const tc_cache_t *c, const void *p) {
+  return ((*(const uint64_t *)p ^ c->key ^ (uintptr_t)p) >> TC_MARK_SHIFT) == 0;
+}
+
+/* Takes the top block of bin b (count > 0) for the user. */
+static inline void *tc_pop(tc_cache_t *c, tc_bin_t *b) {
+  uint32_t n = b->count - 1;
+  uint64_t *p = (uint64_t *)b->slots[n];
+  uint64_t u = *p ^ c->key ^ (uintptr_t)p; /* the usable size if intact and cached */
+  if (SA_UNLIKELY(u >> 16)) tc_corrupt(c, p);
+  __atomic_store_n(&b->count, n, __ATOMIC_RELAXED);
+  *p = 0; /* no mark in a live block */
   tc_count_pop(c, u);
   return p;
 }
 
-
 /* Puts block p of usable size u (16 <= u <= TC_MAX_CACHED) into bin b. The
- * caller has ruled out a double free (tc_marked). */
-static inline void tc_push(tc_cache_t *c, tc_bin_t *b, void **p, size_t u) {
-  p[0] = b->head;
-  p[1] = (void *)(uintptr_t)(c->mark | u);
-  b->head = p;
+ * caller has ruled out a double free (tc_tagged). */
+static inline void tc_push(tc_cache_t *c, tc_bin_t *b, void *p, size_t u) {
+  *(uint64_t *)p = tc_mark(c, p, u);
+  uint32_t n = b->count;
+  __atomic_store_n(&b->slots[n], p, __ATOMIC_RELAXED);
+  __atomic_store_n(&b->count, n + 1, __ATOMIC_RELAXED);
   TC_ADD(c->n.pushes, 1);
   TC_ADD(c->n.push_bytes, u);
-  if (SA_UNLIKELY(++b->count > b->limit)) tc_flush(c, b);
-}
-
-/* The block carries the cache mark: it may be in a cache already. */
-static inline int tc_marked(const tc_cache_t *c, void *const *p) {
-  return ((uint64_t)(uintptr_t)p[1] >> 32) == (c->mark >> 32);
+  if (SA_UNLIKELY(n + 1 > b->limit)) tc_flush(c, b);
 }
 
 /* ---- the vtable (thread_cache.c, tc_stats.c, tc_thread.c): exported, the
@@ -220,8 +247,12 @@ void sa_tc_unlock_all(sa_heap_t *heap);
 
 /* Flushes every bin of c to the back-end (thread exit, heap destroy). */
 void tc_flush_all(tc_cache_t *c);
-/* Is p in one of c's bins? (scan; for double-free reports and the walk) */
+/* Is p in one of c's bins? (scan of the bin of u; any thread's cache, with
+ * relaxed reads: for the reports only) */
 int tc_holds(const tc_cache_t *c, const void *p, size_t u);
+/* Is p, which carries its cached mark, in this cache or another live
+ * thread's cache of h? (self may be NULL) */
+int tc_cached_anywhere(tc_heap_t *h, const tc_cache_t *self, const void *p, size_t u);
 
 #pragma GCC visibility pop
 

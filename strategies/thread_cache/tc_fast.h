@@ -1,10 +1,11 @@
 /* The process heap's fast path over a thread cache, inlined into malloc and
  * free by common/override.c (built with SA_OVERRIDE_THREAD_CACHE). No lock,
  * no atomic read-modify-write, no call: an initial-exec TLS load, a table
- * lookup, a pop or a push. Anything else (an empty bin, a full one, a block
- * that is not from a slab of this heap, a probable double free, a thread
- * without a cache yet) returns NULL / 0 and the caller takes the sa_ path,
- * which is the same logic with every case handled (thread_cache.c).
+ * lookup, a pop or a push. Anything else (an empty bin, a full one, a
+ * pointer that is not the start of a block of a slab of this heap, a block
+ * that carries a mark, a thread without a cache yet) returns NULL / 0 and
+ * the caller takes the sa_ path, which is the same logic with every case
+ * handled and reported (thread_cache.c).
  *
  * Instruction count per malloc(32)+free pair: see README.md. */
 #ifndef STRATALLOC_STRATEGIES_THREAD_CACHE_TC_FAST_H
@@ -17,23 +18,22 @@ static inline __attribute__((always_inline)) void *tc_fast_malloc(size_t n) {
   tc_cache_t *c = tc_process_cache; /* &tc_no_cache until the thread has one */
   if (SA_UNLIKELY(n > TC_SMALL_MAX)) return NULL;
   tc_bin_t *b = &c->bins[c->small_bin[(n + 15) >> 4]];
-  void **p = b->head;
-  if (SA_UNLIKELY(p == NULL)) return NULL;
-  return tc_pop(c, b, p);
+  if (SA_UNLIKELY(b->count == 0)) return NULL;
+  return tc_pop(c, b);
 }
 
 /* Puts p into the calling thread's cache; 0 if the caller must free it the
- * slow way (p NULL, not a slab block of the process heap, probable double
- * free, no cache). Never touches errno. */
+ * slow way (p NULL, not the start of a slab block of the process heap,
+ * marked, no cache). Never touches errno. */
 static inline __attribute__((always_inline)) int tc_fast_free(void *ptr) {
   tc_cache_t *c = tc_process_cache;
   sa_segment_t *seg = sa_segment_of(ptr);
   if (SA_UNLIKELY(seg == NULL || seg->heap != c->heap)) return 0;
   size_t u = seg->usable; /* slabs: the block size; others 0; large: > TC_SMALL_MAX */
-  void **p = ptr;
-  if (SA_UNLIKELY(u - 1 >= TC_SMALL_MAX || ((uintptr_t)p & (SA_ALIGNMENT - 1)) || tc_marked(c, p)))
+  if (SA_UNLIKELY(u - 1 >= TC_SMALL_MAX || sa_slab_index(seg, ptr) == UINT32_MAX ||
+                  tc_tagged(c, ptr)))
     return 0;
-  tc_push(c, &c->bins[tc_floor_small[u >> 4]], p, u);
+  tc_push(c, &c->bins[tc_floor_small[u >> 4]], ptr, u);
   return 1;
 }
 

@@ -10,6 +10,7 @@
  * TC_SETUP and goes to the back-end directly, so it cannot recurse. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <sys/random.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -19,7 +20,7 @@
 enum { TC_NONE = 0, TC_SETUP = 1, TC_READY = 2, TC_DEAD = 3 };
 
 pthread_mutex_t tc_registry_lock = PTHREAD_MUTEX_INITIALIZER;
-uint64_t tc_mark;
+uint64_t tc_key;
 uint8_t tc_floor_small[TC_SMALL_SLOTS];
 tc_cache_t tc_no_cache; /* heap NULL, bins empty: the fast paths fall through */
 
@@ -36,16 +37,20 @@ static void tc_thread_exit(void *arg);
 
 static void tc_init_once(void) {
   for (size_t i = 0; i < TC_SMALL_SLOTS; i++) tc_floor_small[i] = i < 1 ? 0 : (uint8_t)tc_bin_floor(i * 16);
-  /* The mark only has to be unlikely in user data: address bits and time. */
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  uint64_t x = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)&ts ^
-               ((uint64_t)getpid() << 17);
-  x ^= x >> 29;
-  uint32_t key = (uint32_t)(x ^ (x >> 32));
-  if (key == 0) key = 0x7c3a5e11u;
-  tc_mark = (uint64_t)key << 32;
-  tc_no_cache.mark = tc_mark;
+  /* The key must be unknown to the program (its data must not match a mark
+   * but by chance) and to an attacker (who could forge one): the kernel's
+   * entropy (getrandom does not allocate), else time and addresses. */
+  uint64_t x = 0;
+  if (getrandom(&x, sizeof x, GRND_NONBLOCK) != (ssize_t)sizeof x) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    x = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)&ts ^
+        ((uint64_t)getpid() << 17);
+    x ^= x >> 29;
+    x *= 0xbf58476d1ce4e5b9ull;
+  }
+  tc_key = x | ((uint64_t)1 << 63); /* no user address has bit 63: zeroes never look marked */
+  tc_no_cache.key = tc_key;
   pthread_key_create(&tc_exit_key, tc_thread_exit);
 }
 
@@ -55,16 +60,34 @@ void tc_set_process_heap(sa_heap_t *heap) { __atomic_store_n(&tc_process_heap, h
 /* A thread's caches                                                        */
 /* ======================================================================== */
 
+/* Bin b holds at most this many blocks: the flush threshold, fewer for
+ * large blocks (TC_BIN_BYTES). */
+static uint32_t tc_bin_limit(const tc_heap_t *h, size_t b) {
+  size_t by_bytes = TC_BIN_BYTES / tc_bin_size(b);
+  return (uint32_t)(by_bytes < h->flush_threshold ? (by_bytes < 2 ? 2 : by_bytes)
+                                                   : h->flush_threshold);
+}
+
+/* The cache and its bins' arrays (limit + 1 entries: a push goes in before
+ * the flush it may cause), one mapping; pages of it the bins never reach
+ * are never touched. */
+static size_t tc_cache_bytes(const tc_heap_t *h) {
+  size_t entries = 0;
+  for (size_t b = 0; b < TC_NBINS; b++) entries += tc_bin_limit(h, b) + 1;
+  return sizeof(tc_cache_t) + entries * sizeof(void *);
+}
+
 static void tc_cache_init(tc_cache_t *c, tc_heap_t *h) {
   c->heap = h->heap;
   c->owner = h;
   c->thread = tc_self;
-  c->mark = tc_mark;
+  c->key = tc_key;
   c->fill_threshold = h->fill_threshold;
+  void **slots = (void **)(c + 1);
   for (size_t b = 0; b < TC_NBINS; b++) {
-    size_t by_bytes = TC_BIN_BYTES / tc_bin_size(b);
-    c->bins[b].limit = (uint32_t)(by_bytes < h->flush_threshold ? (by_bytes < 2 ? 2 : by_bytes)
-                                                                : h->flush_threshold);
+    c->bins[b].limit = tc_bin_limit(h, b);
+    c->bins[b].slots = slots;
+    slots += c->bins[b].limit + 1;
     c->class_bin[b] = (uint8_t)b;
   }
   for (size_t i = 0; i < TC_SMALL_SLOTS; i++) c->small_bin[i] = (uint8_t)tc_bin_ceil(i ? i * 16 : 1);
@@ -102,10 +125,12 @@ tc_cache_t *tc_cache_create(tc_heap_t *h) {
   tc_cache_t *c = t->slot[h->slot];
   if (c != NULL) { /* a cache of a destroyed heap that had this slot */
     t->slot[h->slot] = NULL;
-    sa_os_unmap(c, sizeof *c);
+    sa_os_unmap(c, c->map_bytes);
   }
-  c = sa_os_map(sizeof *c, 0);
+  size_t bytes = tc_cache_bytes(h);
+  c = sa_os_map(bytes, 0);
   if (c != NULL) {
+    c->map_bytes = bytes;
     tc_cache_init(c, h);
     pthread_mutex_lock(&tc_registry_lock);
     c->next = h->caches;
@@ -141,7 +166,7 @@ static void tc_thread_exit(void *arg) {
       tc_flush_all(c);
       tc_retire(c->owner, c);
     }
-    sa_os_unmap(c, sizeof *c);
+    sa_os_unmap(c, c->map_bytes);
   }
   pthread_mutex_unlock(&tc_registry_lock);
   tc_self = NULL;
@@ -202,7 +227,7 @@ void sa_tc_destroy(sa_heap_t *heap) {
     if (own != NULL) {
       tc_self->slot[h->slot] = NULL;
       if (tc_process_cache == own) tc_process_cache = &tc_no_cache;
-      sa_os_unmap(own, sizeof *own);
+      sa_os_unmap(own, own->map_bytes);
     }
     heap->frontend = NULL;
     sa_os_unmap(h, sizeof *h);

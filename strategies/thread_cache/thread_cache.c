@@ -17,13 +17,21 @@
 
 static inline tc_heap_t *tc_of(sa_heap_t *heap) { return (tc_heap_t *)heap->frontend; }
 
-/* The back-end's usable size of a live block: the segment says it for slabs
- * (no lock); otherwise the back-end validates and answers. */
-static inline size_t tc_block_usable(tc_heap_t *h, sa_segment_t *seg, const void *p) {
+/* The back-end's usable size of a live block, validated for op: a slab's
+ * segment says it (no lock) and its geometry tells a block's start from any
+ * other address; otherwise the back-end validates and answers. */
+static inline size_t tc_block_usable(tc_heap_t *h, sa_segment_t *seg, const void *p, sa_op_t op) {
   size_t u = seg->usable;
-  if (SA_LIKELY(u != 0 && seg->kind == SA_SEGMENT_HEAP)) return u;
-  return h->backend->usable_size(h->heap, seg, p, SA_OP_FREE);
+  if (SA_LIKELY(u != 0 && seg->kind == SA_SEGMENT_HEAP)) {
+    if (SA_UNLIKELY(sa_slab_index(seg, p) == UINT32_MAX))
+      sa_fatal_block(h->heap, op, SA_FAULT_INTERIOR, p);
+    return u;
+  }
+  return h->backend->usable_size(h->heap, seg, p, op);
 }
+
+static void tc_check_tagged(tc_heap_t *h, tc_cache_t *c, sa_segment_t *seg, void *p, size_t u,
+                            sa_op_t op);
 
 /* ======================================================================== */
 /* Fast path                                                                */
@@ -39,35 +47,51 @@ void *sa_tc_malloc(sa_heap_t *heap, size_t size) {
   if (SA_UNLIKELY(c == NULL || size > TC_MAX_CACHED)) return tc_bypass_malloc(h, c, size, 0);
   size_t req = size <= TC_SMALL_MAX ? c->small_bin[(size + 15) >> 4] : c->class_bin[tc_bin_ceil(size)];
   tc_bin_t *b = &c->bins[req];
-  void **p = b->head;
-  if (SA_LIKELY(p != NULL)) return tc_pop(c, b, p);
+  if (SA_LIKELY(b->count != 0)) return tc_pop(c, b);
   return tc_refill(h, c, tc_bin_ceil(size)); /* common never passes 0 */
 }
 
 void sa_tc_free(sa_heap_t *heap, sa_segment_t *seg, void *ptr) {
   tc_heap_t *h = tc_of(heap);
   tc_cache_t *c = tc_cache_of(h);
-  void **p = ptr;
-  if (SA_UNLIKELY(c == NULL)) {
-    h->backend->free(heap, seg, p);
-    return;
-  }
-  /* Every block is 16-aligned: an interior pointer is usually not, and is
-   * caught here before the cache would take it. */
-  if (SA_UNLIKELY(((uintptr_t)p & (SA_ALIGNMENT - 1)) != 0)) sa_fatal_block(heap, SA_OP_FREE, SA_FAULT_INTERIOR, p);
-  size_t u = tc_block_usable(h, seg, p);
+  size_t u = tc_block_usable(h, seg, ptr, SA_OP_FREE); /* reports interior pointers */
   if (SA_UNLIKELY(u > TC_MAX_CACHED)) {
-    tc_bypass_free(h, c, seg, p, u);
+    tc_bypass_free(h, c, seg, ptr, u);
     return;
   }
-  size_t b = tc_bin_floor(u);
-  if (SA_UNLIKELY(tc_marked(c, p)) && tc_holds(c, p, u)) sa_fatal_block(heap, SA_OP_FREE, SA_FAULT_FREED, p);
-  tc_push(c, &c->bins[b], p, u);
+  /* A block of a cache without a cache of our own (thread exit, cache off)
+   * is still a double free. */
+  if (SA_UNLIKELY(tc_tagged(c ? c : &tc_no_cache, ptr)))
+    tc_check_tagged(h, c, seg, ptr, u, SA_OP_FREE);
+  if (SA_UNLIKELY(c == NULL)) {
+    h->backend->free(heap, seg, ptr);
+    return;
+  }
+  tc_push(c, &c->bins[tc_bin_floor(u)], ptr, u);
 }
 
 /* ======================================================================== */
-/* Slow path: fill, flush, bypass                                           */
+/* Slow path: marks, fill, flush, bypass                                    */
 /* ======================================================================== */
+
+/* Called by every entry point whose block p (usable size u, validated as a
+ * block start) carries its mark: a cached mark found in a cache is the
+ * block freed already; a flushed mark is confirmed by the back-end, which
+ * knows whether the block is free. Otherwise the mark is a live block's data
+ * (probability 2^-47) and the call goes on. */
+static void tc_check_tagged(tc_heap_t *h, tc_cache_t *c, sa_segment_t *seg, void *p, size_t u,
+                            sa_op_t op) {
+  uint64_t x = *(uint64_t *)p ^ tc_key ^ (uintptr_t)p;
+  if (x & TC_FLUSHED) {
+    if (seg->usable != 0) h->backend->usable_size(h->heap, seg, p, op); /* validates */
+    return; /* non-slab back-ends validated in tc_block_usable */
+  }
+  if (tc_cached_anywhere(h, c, p, u)) sa_fatal_block(h->heap, op, SA_FAULT_FREED, p);
+}
+
+void tc_corrupt(const tc_cache_t *c, const void *p) {
+  sa_fatal_corrupt(c->heap, "thread cache (a freed block was written)", p, SA_OP_MALLOC, NULL);
+}
 
 #define TC_BATCH 64 /* blocks per back-end batch call (on the stack) */
 
@@ -95,7 +119,8 @@ static void tc_give(tc_heap_t *h, void **blocks, size_t n) {
  * smallest bin the batch landed in, so the next request finds them. */
 static void *tc_refill(tc_heap_t *h, tc_cache_t *c, size_t req) {
   size_t size = tc_bin_size(req);
-  void **first = NULL;
+  void *first = NULL;
+  size_t first_u = 0;
   size_t lowest = TC_NBINS;
   void *batch[TC_BATCH];
   void *back[TC_BATCH];
@@ -107,27 +132,27 @@ static void *tc_refill(tc_heap_t *h, tc_cache_t *c, size_t req) {
     size_t got = tc_take(h, size, batch, want < TC_BATCH ? want : TC_BATCH, &batch_usable);
     uint64_t got_bytes = 0;
     for (size_t i = 0; i < got; i++) {
-      void **p = batch[i];
-      size_t u = batch_usable ? batch_usable : tc_block_usable(h, sa_segment_of(p), p);
+      void *p = batch[i];
+      size_t u = batch_usable ? batch_usable : tc_block_usable(h, sa_segment_of(p), p, SA_OP_MALLOC);
       got_bytes += u;
       size_t b = u <= TC_MAX_CACHED ? tc_bin_floor(u) : TC_NBINS;
       if (b < lowest) lowest = b;
       if (first == NULL) {
         first = p;
-        p[1] = (void *)(uintptr_t)(c->mark | u); /* as if it had been in a bin */
+        first_u = u;
         continue;
       }
-      if (b == TC_NBINS) { /* a back-end that rounds past our largest bin */
+      if (b == TC_NBINS || c->bins[b].count > c->bins[b].limit - 1) {
+        /* past our largest bin (a back-end that rounds up), or a full bin */
         TC_ADD(c->n.flushes, 1);
         TC_ADD(c->n.flush_bytes, u);
         back[nback++] = p;
         continue;
       }
       tc_bin_t *bin = &c->bins[b];
-      p[0] = bin->head;
-      p[1] = (void *)(uintptr_t)(c->mark | u);
-      bin->head = p;
-      bin->count++;
+      *(uint64_t *)p = tc_mark(c, p, u);
+      __atomic_store_n(&bin->slots[bin->count], p, __ATOMIC_RELAXED);
+      __atomic_store_n(&bin->count, bin->count + 1, __ATOMIC_RELAXED);
     }
     TC_ADD(c->n.fills, got);
     TC_ADD(c->n.fill_bytes, got_bytes);
@@ -145,29 +170,32 @@ static void *tc_refill(tc_heap_t *h, tc_cache_t *c, size_t req) {
   }
   /* `first` counts as filled and popped: held = fills + pushes - pops -
    * flushes stays exact. */
-  tc_count_pop(c, (uint32_t)(uintptr_t)first[1]);
-  first[1] = NULL;
+  tc_count_pop(c, first_u);
+  *(uint64_t *)first = 0; /* a flushed mark from its last stay in a cache */
   return first;
 }
 
-/* Gives bin b back down to half of its limit: the blocks nearest the
- * head go (the bin is LIFO, so those are the most recently freed; the ones
- * kept are as good), in batches. The back-end's free validates each. */
+/* Gives bin b back down to half of its limit: the top of the stack goes
+ * (the most recently freed; the ones kept are as good), in batches, each
+ * block checked for its mark and left with the flushed one. The back-end's
+ * free validates each. */
 void tc_flush(tc_cache_t *c, tc_bin_t *b) {
   tc_heap_t *h = c->owner;
   uint32_t keep = b->limit / 2;
   void *batch[TC_BATCH];
   while (b->count > keep) {
-    size_t n = 0;
+    uint32_t n = b->count - keep < TC_BATCH ? b->count - keep : TC_BATCH;
+    uint32_t from = b->count - n;
     uint64_t bytes = 0;
-    while (b->count > keep && n < TC_BATCH) {
-      void **p = b->head;
-      b->head = (void **)p[0];
-      b->count--;
-      bytes += (uint32_t)(uintptr_t)p[1];
-      p[1] = NULL;
-      batch[n++] = p;
+    for (uint32_t i = 0; i < n; i++) {
+      uint64_t *p = (uint64_t *)b->slots[from + i];
+      uint64_t u = *p ^ c->key ^ (uintptr_t)p;
+      if (SA_UNLIKELY(u >> 16)) tc_corrupt(c, p);
+      *p ^= TC_FLUSHED;
+      bytes += u;
+      batch[i] = p;
     }
+    __atomic_store_n(&b->count, from, __ATOMIC_RELAXED);
     TC_ADD(c->n.flushes, n);
     TC_ADD(c->n.flush_bytes, bytes);
     tc_give(h, batch, n);
@@ -187,20 +215,38 @@ void tc_flush_all(tc_cache_t *c) {
 int tc_holds(const tc_cache_t *c, const void *p, size_t u) {
   if (u < 16 || u > TC_MAX_CACHED) return 0;
   const tc_bin_t *b = &c->bins[tc_bin_floor(u)];
-  uint32_t n = 0;
-  for (void **q = b->head; q != NULL && n <= b->count; q = (void **)q[0], n++)
-    if (q == p) return 1;
+  uint32_t n = __atomic_load_n(&b->count, __ATOMIC_RELAXED);
+  if (n > b->limit + 1) n = b->limit + 1;
+  for (uint32_t i = 0; i < n; i++)
+    if (__atomic_load_n(&b->slots[i], __ATOMIC_RELAXED) == p) return 1;
   return 0;
+}
+
+/* Other threads' bins are read while they push and pop: a block moving in
+ * or out of one at this very moment is a race of two frees of one block,
+ * caught or not; their arrays stay mapped while the registry lock is held
+ * (a thread's exit unmaps them under it). */
+int tc_cached_anywhere(tc_heap_t *h, const tc_cache_t *self, const void *p, size_t u) {
+  if (self != NULL && tc_holds(self, p, u)) return 1;
+  int found = 0;
+  pthread_mutex_lock(&tc_registry_lock);
+  for (const tc_cache_t *c = h->caches; c != NULL && !found; c = c->next)
+    if (c != self) found = tc_holds(c, p, u);
+  pthread_mutex_unlock(&tc_registry_lock);
+  return found;
 }
 
 /* Counted in the thread's cache when it has one; a thread without one (being
  * set up, torn down, or the cache is off) leaves the counting to the
- * back-end: tc_stats then reports the back-end's view. */
+ * back-end: tc_stats then reports the back-end's view. A block that could
+ * have been in a cache before leaves without a mark. */
 static void *tc_bypass_malloc(tc_heap_t *h, tc_cache_t *c, size_t size, size_t alignment) {
   void *p = alignment ? h->backend->memalign(h->heap, alignment, size)
                       : h->backend->malloc(h->heap, size);
-  if (p != NULL && c != NULL) {
-    size_t u = tc_block_usable(h, sa_segment_of(p), p);
+  if (p == NULL) return NULL;
+  size_t u = tc_block_usable(h, sa_segment_of(p), p, SA_OP_MALLOC);
+  if (u <= TC_MAX_CACHED) *(uint64_t *)p = 0;
+  if (c != NULL) {
     TC_ADD(c->n.bypass, 1);
     TC_ADD(c->n.bypass_bytes, u);
     int64_t live = tc_live(&c->n);
@@ -209,11 +255,9 @@ static void *tc_bypass_malloc(tc_heap_t *h, tc_cache_t *c, size_t size, size_t a
   return p;
 }
 
+/* Blocks over TC_MAX_CACHED never carry a mark: the back-end validates. */
 static void tc_bypass_free(tc_heap_t *h, tc_cache_t *c, sa_segment_t *seg, void *p, size_t u) {
-  if (c != NULL) {
-    if (SA_UNLIKELY(tc_marked(c, p)) && tc_holds(c, p, u)) sa_fatal_block(h->heap, SA_OP_FREE, SA_FAULT_FREED, p);
-    TC_ADD(c->n.bypass_free_bytes, u);
-  }
+  if (c != NULL) TC_ADD(c->n.bypass_free_bytes, u);
   h->backend->free(h->heap, seg, p);
 }
 
@@ -226,12 +270,11 @@ void *sa_tc_memalign(sa_heap_t *heap, size_t alignment, size_t size) {
   return tc_bypass_malloc(h, tc_cache_of(h), size, alignment);
 }
 
-/* A block in the caller's own cache is free, whatever the back-end thinks. */
+/* A block in a cache is free, whatever the back-end thinks. */
 static size_t tc_live_usable(tc_heap_t *h, sa_segment_t *seg, const void *p, sa_op_t op) {
   size_t u = h->backend->usable_size(h->heap, seg, p, op); /* validates */
-  tc_cache_t *c = tc_cache_peek(h);
-  if (c != NULL && SA_UNLIKELY(tc_marked(c, (void *const *)p)) && tc_holds(c, p, u))
-    sa_fatal_block(h->heap, op, SA_FAULT_FREED, p);
+  if (u <= TC_MAX_CACHED && SA_UNLIKELY(tc_tagged(&tc_no_cache, p)))
+    tc_check_tagged(h, tc_cache_peek(h), seg, (void *)p, u, op);
   return u;
 }
 

@@ -100,15 +100,33 @@ typedef struct sa_segment {
   struct sa_segment *next, *prev; /* the heap's list of its segments */
   size_t size;                    /* bytes mapped, from the segment itself */
   uint32_t kind;
-  uint32_t magic;
-  void *user;                     /* large: the pointer handed out */
+  /* A slab (a heap segment whose blocks are all one size, see usable): the
+   * reciprocal ceil(2^32 / usable), so that a front-end tells a block's start
+   * from an interior pointer without a division (sa_slab_index); else 0. */
+  uint32_t slot_magic;
+  void *user;                     /* large: the pointer handed out; a slab: its first block */
   /* large: usable bytes at user. heap: the usable size of every block in the
    * segment when the strategy makes them all one size (a slab), else 0; set
    * before the first block is handed out and fixed while any block lives.
-   * Front-ends read it without a lock to size a block on free. */
+   * Front-ends read it, user, slot_magic and slot_count without a lock to
+   * size and validate a block on free. */
   size_t usable;
-  uintptr_t strategy_data;        /* free for the strategy */
+  uint32_t slot_count;            /* a slab: its blocks, from user on */
+  uint32_t strategy_data;         /* free for the strategy */
 } sa_segment_t;
+
+/* The block index of p in slab seg, or UINT32_MAX if p is not the start of
+ * one of its blocks (interior, in the header, past the last block). With
+ * off = q * u < 2^32: off * ceil(2^32/u) = q * 2^32 + q * r with r < u and
+ * q * r < off < 2^32, so the shift yields exactly q. */
+static inline uint32_t sa_slab_index(const struct sa_segment *seg, const void *p) {
+  size_t off = (uintptr_t)p - (uintptr_t)seg->user;
+  size_t u = seg->usable;
+  if (__builtin_expect(off >= (size_t)seg->slot_count * u, 0)) return UINT32_MAX;
+  uint32_t idx = (uint32_t)((off * seg->slot_magic) >> 32);
+  if (__builtin_expect((size_t)idx * u != off, 0)) return UINT32_MAX;
+  return idx;
+}
 
 #define SA_SEGMENT_HEADER_SIZE 64
 
