@@ -446,7 +446,7 @@ static seg_slab_t *seg_refill(seg_heap_t *h, seg_class_t *c, size_t cls) {
     s->segment.strategy_data = SEG_TAG_SLAB;
     /* every slot one size: front-ends size and validate a free with these */
     s->segment.user = s->start;
-    s->segment.slot_count = ci->capacity;
+    s->segment.slot_bytes = ci->capacity * ci->size;
     s->segment.slot_magic = (uint32_t)ci->magic;
     s->segment.usable = ci->size;
   }
@@ -596,7 +596,7 @@ static size_t seg_check_slab(seg_heap_t *h, size_t cls, uint32_t state, seg_slab
     SEG_EXPECT(0, "slab header disagrees with its class", s);
     return failures;
   }
-  SEG_EXPECT(s->segment.user == s->start && s->segment.slot_count == ci->capacity &&
+  SEG_EXPECT(s->segment.user == s->start && s->segment.slot_bytes == ci->capacity * ci->size &&
                  s->segment.slot_magic == (uint32_t)ci->magic && s->segment.usable == ci->size,
              "slab geometry in its segment header damaged", s);
   SEG_EXPECT(s->state == state, "slab state disagrees with its list", s);

@@ -18,7 +18,7 @@ static inline __attribute__((always_inline)) void *tc_fast_malloc(size_t n) {
   tc_cache_t *c = tc_process_cache; /* &tc_no_cache until the thread has one */
   if (SA_UNLIKELY(n > TC_SMALL_MAX)) return NULL;
   tc_bin_t *b = &c->bins[c->small_bin[(n + 15) >> 4]];
-  if (SA_UNLIKELY(b->count == 0)) return NULL;
+  if (SA_UNLIKELY(b->head == NULL)) return NULL;
   return tc_pop(c, b);
 }
 
@@ -30,7 +30,7 @@ static inline __attribute__((always_inline)) int tc_fast_free(void *ptr) {
   sa_segment_t *seg = sa_segment_of(ptr);
   if (SA_UNLIKELY(seg == NULL || seg->heap != c->heap)) return 0;
   size_t u = seg->usable; /* slabs: the block size; others 0; large: > TC_SMALL_MAX */
-  if (SA_UNLIKELY(u - 1 >= TC_SMALL_MAX || sa_slab_index(seg, ptr) == UINT32_MAX ||
+  if (SA_UNLIKELY(u - 1 >= TC_SMALL_MAX || !sa_slab_block_start(seg, ptr) ||
                   tc_tagged(c, ptr)))
     return 0;
   tc_push(c, &c->bins[tc_floor_small[u >> 4]], ptr, u);

@@ -133,8 +133,8 @@ void sa_tc_walk(sa_heap_t *heap, sa_walker_t visit, void *arg) {
   }
   if (w.cached != NULL) {
     for (size_t b = 0; b < TC_NBINS; b++)
-      for (uint32_t i = 0; i < own->bins[b].count && w.n < total; i++)
-        w.cached[w.n++] = (uintptr_t)own->bins[b].slots[i];
+      for (void *p = own->bins[b].head; p != NULL && w.n < total; p = tc_next(own, p))
+        w.cached[w.n++] = (uintptr_t)p;
     tc_sort(w.cached, w.n);
   }
   h->backend->walk(heap, tc_walk_visit, &w);
@@ -165,29 +165,28 @@ size_t sa_tc_check(sa_heap_t *heap) {
   uint64_t listed = 0;
   for (size_t b = 0; b < TC_NBINS; b++) {
     const tc_bin_t *bin = &c->bins[b];
-    uint32_t n = bin->count;
-    if (n > bin->limit) {
-      TC_EXPECT(0, "thread cache bin holds more than its limit", bin);
-      n = bin->limit;
-    }
-    for (uint32_t i = 0; i < n; i++) {
-      void *p = bin->slots[i];
+    TC_EXPECT(bin->count <= bin->limit, "thread cache bin holds more than its limit", bin);
+    uint32_t n = 0;
+    for (void *p = bin->head; p != NULL; p = tc_next(c, p)) {
+      if (++n > bin->count) {
+        TC_EXPECT(0, "thread cache bin longer than its count (cycle?)", bin);
+        break;
+      }
       sa_segment_t *seg = sa_segment_of(p);
       if (((uintptr_t)p & (SA_ALIGNMENT - 1)) != 0 || seg == NULL || seg->heap != heap ||
           seg->kind != SA_SEGMENT_HEAP) {
         TC_EXPECT(0, "thread cache holds a block of no segment of this heap", p);
-        continue; /* its memory cannot be read */
+        break; /* its memory cannot be read */
       }
-      uint64_t u = *(uint64_t *)p ^ c->key ^ (uintptr_t)p;
+      uint64_t u = *tc_mark_word(p) ^ c->key ^ (uintptr_t)p;
       if (u >> 16) {
         TC_EXPECT(0, "cached block lost its mark (written after free)", p);
-        continue;
+        break; /* nor can its link be trusted */
       }
       TC_EXPECT(u >= 16 && u <= TC_MAX_CACHED && tc_bin_floor(u) == b,
                 "cached block in the wrong bin for its size", p);
-      for (uint32_t j = 0; n <= 1024 && j < i; j++) /* quadratic: small bins only */
-        if (bin->slots[j] == p) TC_EXPECT(0, "block twice in a thread cache bin", p);
     }
+    TC_EXPECT(n == bin->count, "thread cache bin count disagrees with its list", bin);
     listed += n;
   }
   TC_EXPECT(listed == tc_held_blocks(&c->n), "thread cache counters disagree with its bins", c);

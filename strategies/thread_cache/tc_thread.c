@@ -21,6 +21,7 @@ enum { TC_NONE = 0, TC_SETUP = 1, TC_READY = 2, TC_DEAD = 3 };
 
 pthread_mutex_t tc_registry_lock = PTHREAD_MUTEX_INITIALIZER;
 uint64_t tc_key;
+uint64_t tc_link_key;
 uint8_t tc_floor_small[TC_SMALL_SLOTS];
 tc_cache_t tc_no_cache; /* heap NULL, bins empty: the fast paths fall through */
 
@@ -40,17 +41,22 @@ static void tc_init_once(void) {
   /* The key must be unknown to the program (its data must not match a mark
    * but by chance) and to an attacker (who could forge one): the kernel's
    * entropy (getrandom does not allocate), else time and addresses. */
-  uint64_t x = 0;
-  if (getrandom(&x, sizeof x, GRND_NONBLOCK) != (ssize_t)sizeof x) {
+  uint64_t x[2] = {0, 0};
+  if (getrandom(x, sizeof x, GRND_NONBLOCK) != (ssize_t)sizeof x) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    x = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)&ts ^
-        ((uint64_t)getpid() << 17);
-    x ^= x >> 29;
-    x *= 0xbf58476d1ce4e5b9ull;
+    uint64_t y = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)&ts ^
+                 ((uint64_t)getpid() << 17);
+    for (int i = 0; i < 2; i++) {
+      y ^= y >> 29;
+      y *= 0xbf58476d1ce4e5b9ull;
+      x[i] = y ^ (y >> 32);
+    }
   }
-  tc_key = x | ((uint64_t)1 << 63); /* no user address has bit 63: zeroes never look marked */
+  tc_key = x[0] | ((uint64_t)1 << 63); /* no user address has bit 63: zeroes never look marked */
+  tc_link_key = x[1];
   tc_no_cache.key = tc_key;
+  tc_no_cache.link_key = tc_link_key;
   pthread_key_create(&tc_exit_key, tc_thread_exit);
 }
 
@@ -68,26 +74,15 @@ static uint32_t tc_bin_limit(const tc_heap_t *h, size_t b) {
                                                    : h->flush_threshold);
 }
 
-/* The cache and its bins' arrays (limit + 1 entries: a push goes in before
- * the flush it may cause), one mapping; pages of it the bins never reach
- * are never touched. */
-static size_t tc_cache_bytes(const tc_heap_t *h) {
-  size_t entries = 0;
-  for (size_t b = 0; b < TC_NBINS; b++) entries += tc_bin_limit(h, b) + 1;
-  return sizeof(tc_cache_t) + entries * sizeof(void *);
-}
-
 static void tc_cache_init(tc_cache_t *c, tc_heap_t *h) {
   c->heap = h->heap;
   c->owner = h;
   c->thread = tc_self;
   c->key = tc_key;
+  c->link_key = tc_link_key;
   c->fill_threshold = h->fill_threshold;
-  void **slots = (void **)(c + 1);
   for (size_t b = 0; b < TC_NBINS; b++) {
     c->bins[b].limit = tc_bin_limit(h, b);
-    c->bins[b].slots = slots;
-    slots += c->bins[b].limit + 1;
     c->class_bin[b] = (uint8_t)b;
   }
   for (size_t i = 0; i < TC_SMALL_SLOTS; i++) c->small_bin[i] = (uint8_t)tc_bin_ceil(i ? i * 16 : 1);
@@ -125,12 +120,10 @@ tc_cache_t *tc_cache_create(tc_heap_t *h) {
   tc_cache_t *c = t->slot[h->slot];
   if (c != NULL) { /* a cache of a destroyed heap that had this slot */
     t->slot[h->slot] = NULL;
-    sa_os_unmap(c, c->map_bytes);
+    sa_os_unmap(c, sizeof *c);
   }
-  size_t bytes = tc_cache_bytes(h);
-  c = sa_os_map(bytes, 0);
+  c = sa_os_map(sizeof *c, 0);
   if (c != NULL) {
-    c->map_bytes = bytes;
     tc_cache_init(c, h);
     pthread_mutex_lock(&tc_registry_lock);
     c->next = h->caches;
@@ -166,7 +159,7 @@ static void tc_thread_exit(void *arg) {
       tc_flush_all(c);
       tc_retire(c->owner, c);
     }
-    sa_os_unmap(c, c->map_bytes);
+    sa_os_unmap(c, sizeof *c);
   }
   pthread_mutex_unlock(&tc_registry_lock);
   tc_self = NULL;
@@ -227,7 +220,7 @@ void sa_tc_destroy(sa_heap_t *heap) {
     if (own != NULL) {
       tc_self->slot[h->slot] = NULL;
       if (tc_process_cache == own) tc_process_cache = &tc_no_cache;
-      sa_os_unmap(own, own->map_bytes);
+      sa_os_unmap(own, sizeof *own);
     }
     heap->frontend = NULL;
     sa_os_unmap(h, sizeof *h);

@@ -23,7 +23,7 @@ static inline tc_heap_t *tc_of(sa_heap_t *heap) { return (tc_heap_t *)heap->fron
 static inline size_t tc_block_usable(tc_heap_t *h, sa_segment_t *seg, const void *p, sa_op_t op) {
   size_t u = seg->usable;
   if (SA_LIKELY(u != 0 && seg->kind == SA_SEGMENT_HEAP)) {
-    if (SA_UNLIKELY(sa_slab_index(seg, p) == UINT32_MAX))
+    if (SA_UNLIKELY(!sa_slab_block_start(seg, p)))
       sa_fatal_block(h->heap, op, SA_FAULT_INTERIOR, p);
     return u;
   }
@@ -47,7 +47,7 @@ void *sa_tc_malloc(sa_heap_t *heap, size_t size) {
   if (SA_UNLIKELY(c == NULL || size > TC_MAX_CACHED)) return tc_bypass_malloc(h, c, size, 0);
   size_t req = size <= TC_SMALL_MAX ? c->small_bin[(size + 15) >> 4] : c->class_bin[tc_bin_ceil(size)];
   tc_bin_t *b = &c->bins[req];
-  if (SA_LIKELY(b->count != 0)) return tc_pop(c, b);
+  if (SA_LIKELY(b->head != NULL)) return tc_pop(c, b);
   return tc_refill(h, c, tc_bin_ceil(size)); /* common never passes 0 */
 }
 
@@ -81,7 +81,7 @@ void sa_tc_free(sa_heap_t *heap, sa_segment_t *seg, void *ptr) {
  * (probability 2^-47) and the call goes on. */
 static void tc_check_tagged(tc_heap_t *h, tc_cache_t *c, sa_segment_t *seg, void *p, size_t u,
                             sa_op_t op) {
-  uint64_t x = *(uint64_t *)p ^ tc_key ^ (uintptr_t)p;
+  uint64_t x = *tc_mark_word(p) ^ tc_key ^ (uintptr_t)p;
   if (x & TC_FLUSHED) {
     if (seg->usable != 0) h->backend->usable_size(h->heap, seg, p, op); /* validates */
     return; /* non-slab back-ends validated in tc_block_usable */
@@ -142,7 +142,7 @@ static void *tc_refill(tc_heap_t *h, tc_cache_t *c, size_t req) {
         first_u = u;
         continue;
       }
-      if (b == TC_NBINS || c->bins[b].count > c->bins[b].limit - 1) {
+      if (b == TC_NBINS || c->bins[b].count >= c->bins[b].limit) {
         /* past our largest bin (a back-end that rounds up), or a full bin */
         TC_ADD(c->n.flushes, 1);
         TC_ADD(c->n.flush_bytes, u);
@@ -150,9 +150,10 @@ static void *tc_refill(tc_heap_t *h, tc_cache_t *c, size_t req) {
         continue;
       }
       tc_bin_t *bin = &c->bins[b];
-      *(uint64_t *)p = tc_mark(c, p, u);
-      __atomic_store_n(&bin->slots[bin->count], p, __ATOMIC_RELAXED);
-      __atomic_store_n(&bin->count, bin->count + 1, __ATOMIC_RELAXED);
+      *(uint64_t *)p = tc_link(c, p, bin->head);
+      *tc_mark_word(p) = tc_mark(c, p, u);
+      bin->head = p;
+      bin->count++;
     }
     TC_ADD(c->n.fills, got);
     TC_ADD(c->n.fill_bytes, got_bytes);
@@ -171,31 +172,32 @@ static void *tc_refill(tc_heap_t *h, tc_cache_t *c, size_t req) {
   /* `first` counts as filled and popped: held = fills + pushes - pops -
    * flushes stays exact. */
   tc_count_pop(c, first_u);
-  *(uint64_t *)first = 0; /* a flushed mark from its last stay in a cache */
+  *tc_mark_word(first) = 0; /* a flushed mark from its last stay in a cache */
   return first;
 }
 
-/* Gives bin b back down to half of its limit: the top of the stack goes
- * (the most recently freed; the ones kept are as good), in batches, each
- * block checked for its mark and left with the flushed one. The back-end's
- * free validates each. */
+/* Gives bin b back down to half of its limit: the blocks nearest the head
+ * go (the bin is LIFO, so those are the most recently freed; the ones kept
+ * are as good), in batches, each checked as a pop checks it and left with
+ * the flushed mark. The back-end's free validates each. */
 void tc_flush(tc_cache_t *c, tc_bin_t *b) {
   tc_heap_t *h = c->owner;
   uint32_t keep = b->limit / 2;
   void *batch[TC_BATCH];
   while (b->count > keep) {
-    uint32_t n = b->count - keep < TC_BATCH ? b->count - keep : TC_BATCH;
-    uint32_t from = b->count - n;
+    size_t n = 0;
     uint64_t bytes = 0;
-    for (uint32_t i = 0; i < n; i++) {
-      uint64_t *p = (uint64_t *)b->slots[from + i];
-      uint64_t u = *p ^ c->key ^ (uintptr_t)p;
-      if (SA_UNLIKELY(u >> 16)) tc_corrupt(c, p);
-      *p ^= TC_FLUSHED;
+    while (b->count > keep && n < TC_BATCH) {
+      void *p = b->head;
+      uint64_t u = *tc_mark_word(p) ^ c->key ^ (uintptr_t)p;
+      void *next = tc_next(c, p);
+      if (SA_UNLIKELY((u >> 16) || !tc_plausible_after(c, p, next))) tc_corrupt(c, p);
+      b->head = next;
+      b->count--;
+      *tc_mark_word(p) ^= TC_FLUSHED;
       bytes += u;
-      batch[i] = p;
+      batch[n++] = p;
     }
-    __atomic_store_n(&b->count, from, __ATOMIC_RELAXED);
     TC_ADD(c->n.flushes, n);
     TC_ADD(c->n.flush_bytes, bytes);
     tc_give(h, batch, n);
@@ -212,20 +214,25 @@ void tc_flush_all(tc_cache_t *c) {
   }
 }
 
+/* Every link is checked before it is followed, and the walk is bounded, so
+ * a damaged bin ends the scan instead of faulting. */
 int tc_holds(const tc_cache_t *c, const void *p, size_t u) {
   if (u < 16 || u > TC_MAX_CACHED) return 0;
   const tc_bin_t *b = &c->bins[tc_bin_floor(u)];
-  uint32_t n = __atomic_load_n(&b->count, __ATOMIC_RELAXED);
-  if (n > b->limit + 1) n = b->limit + 1;
-  for (uint32_t i = 0; i < n; i++)
-    if (__atomic_load_n(&b->slots[i], __ATOMIC_RELAXED) == p) return 1;
+  void *q = __atomic_load_n((void *const *)&b->head, __ATOMIC_RELAXED);
+  for (uint32_t n = 0; q != NULL && n <= b->limit && tc_plausible(c, q); n++) {
+    if (q == p) return 1;
+    q = (void *)(uintptr_t)(__atomic_load_n((const uint64_t *)q, __ATOMIC_RELAXED) ^
+                            ((uintptr_t)q >> 12) ^ c->link_key);
+  }
   return 0;
 }
 
 /* Other threads' bins are read while they push and pop: a block moving in
  * or out of one at this very moment is a race of two frees of one block,
- * caught or not; their arrays stay mapped while the registry lock is held
- * (a thread's exit unmaps them under it). */
+ * caught or not. Their caches stay mapped while the registry lock is held
+ * (a thread's exit unmaps them under it), and every link read is checked
+ * against the page map first (tc_holds). */
 int tc_cached_anywhere(tc_heap_t *h, const tc_cache_t *self, const void *p, size_t u) {
   if (self != NULL && tc_holds(self, p, u)) return 1;
   int found = 0;
@@ -245,7 +252,7 @@ static void *tc_bypass_malloc(tc_heap_t *h, tc_cache_t *c, size_t size, size_t a
                       : h->backend->malloc(h->heap, size);
   if (p == NULL) return NULL;
   size_t u = tc_block_usable(h, sa_segment_of(p), p, SA_OP_MALLOC);
-  if (u <= TC_MAX_CACHED) *(uint64_t *)p = 0;
+  if (u <= TC_MAX_CACHED) *tc_mark_word(p) = 0;
   if (c != NULL) {
     TC_ADD(c->n.bypass, 1);
     TC_ADD(c->n.bypass_bytes, u);

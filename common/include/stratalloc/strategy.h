@@ -108,10 +108,10 @@ typedef struct sa_segment {
   /* large: usable bytes at user. heap: the usable size of every block in the
    * segment when the strategy makes them all one size (a slab), else 0; set
    * before the first block is handed out and fixed while any block lives.
-   * Front-ends read it, user, slot_magic and slot_count without a lock to
+   * Front-ends read it, user, slot_magic and slot_bytes without a lock to
    * size and validate a block on free. */
   size_t usable;
-  uint32_t slot_count;            /* a slab: its blocks, from user on */
+  uint32_t slot_bytes;            /* a slab: bytes of its blocks, from user on */
   uint32_t strategy_data;         /* free for the strategy */
 } sa_segment_t;
 
@@ -121,11 +121,15 @@ typedef struct sa_segment {
  * q * r < off < 2^32, so the shift yields exactly q. */
 static inline uint32_t sa_slab_index(const struct sa_segment *seg, const void *p) {
   size_t off = (uintptr_t)p - (uintptr_t)seg->user;
-  size_t u = seg->usable;
-  if (__builtin_expect(off >= (size_t)seg->slot_count * u, 0)) return UINT32_MAX;
+  if (__builtin_expect(off >= seg->slot_bytes, 0)) return UINT32_MAX;
   uint32_t idx = (uint32_t)((off * seg->slot_magic) >> 32);
-  if (__builtin_expect((size_t)idx * u != off, 0)) return UINT32_MAX;
+  if (__builtin_expect((size_t)idx * seg->usable != off, 0)) return UINT32_MAX;
   return idx;
+}
+/* The same test for a front-end that needs no index. */
+static inline int sa_slab_block_start(const struct sa_segment *seg, const void *p) {
+  size_t off = (uintptr_t)p - (uintptr_t)seg->user;
+  return off < seg->slot_bytes && ((off * seg->slot_magic) >> 32) * seg->usable == off;
 }
 
 #define SA_SEGMENT_HEADER_SIZE 64
