@@ -19,6 +19,19 @@
  * non-empty bin at or above a given one with two count-trailing-zeros.
  * Within a bin the blocks are LIFO (a freed block goes to the head).
  *
+ * Integrity: links, headers and footers of free blocks live in memory a
+ * program can still write after free (or overflow into), so nothing read
+ * from there is followed or written through unchecked. Before an unlink,
+ * both links must point at block addresses (8 mod 16) inside a chunk of
+ * this heap and point back (next->prev == b, prev->next == b, or b is its
+ * bin's head); a block taken from a bin must say free, have a size of that
+ * bin, end inside its chunk, and agree with its footer and its successor's
+ * PREV_USED bit; a neighbour merged by free must do the same. Anything else
+ * is reported as "corrupted free list / block header / block footer at
+ * ADDR" and aborts before a single write. A free whose quick header check
+ * fails walks the chunk's blocks from its start (error path only) to tell
+ * a bad pointer (interior, freed) from a damaged header.
+ *
  * See README.md for the invariants and the complexity. */
 #include <errno.h>
 #include <pthread.h>
@@ -31,6 +44,8 @@
 #define FF_FLAGS ((size_t)15)
 #define FF_HEADER sizeof(size_t)
 #define FF_MIN_BLOCK ((size_t)32) /* header + two links + footer */
+#define FF_BAD_FLAGS ((size_t)12) /* header bits that are never set */
+#define FF_INLINE static inline __attribute__((always_inline))
 
 /* Bins: FF_SMALL_BINS exact bins of 16 bytes for sizes below FF_SMALL_LIMIT
  * (bins 0 and 1 stay empty: the smallest block is 32), then FF_SUB bins per
@@ -62,15 +77,24 @@ typedef struct ff_chunk {
 /* The first block sits 8 bytes past the chunk header so payloads are
  * 16-aligned; the epilogue header fills the last 8 bytes of the chunk. */
 #define FF_CHUNK_OVERHEAD (sizeof(ff_chunk_t) + FF_HEADER + FF_HEADER)
+#define FF_FIRST_OFFSET (sizeof(ff_chunk_t) + FF_HEADER)
+/* A chunk grows the heap by at most this much at once: the page map spends
+ * 8 bytes per page of a chunk (2 MiB for 1 GiB), written when it is mapped. */
+#define FF_CHUNK_CAP ((size_t)1 << 30)
+#define FF_MIN_EXTENSION ((size_t)64 * 1024) /* heap_extension_size's lower end */
 
 typedef struct ff_heap {
   sa_heap_t base;
   pthread_mutex_t lock;
   ff_chunk_t *chunks;
   size_t min_block;       /* config.min_block_size rounded to 16 */
+  size_t extension;       /* chunk size: heap_extension_size, at most FF_CHUNK_CAP,
+                             halved while the OS refuses it */
   size_t empty_chunks;    /* chunks that are one free block, kept mapped */
   size_t deferred_frees;  /* frees not yet coalesced (deferred mode) */
   int aggressive;         /* coalesce on every free */
+  sa_op_t op;             /* the call holding the lock, and its pointer: for reports */
+  const void *op_ptr;
   sa_heap_counters_t counters;
   uint64_t bin_summary;             /* bit w: bin_map[w] != 0 */
   uint64_t bin_map[FF_MAP_WORDS];   /* bit i: bins[i] != NULL */
@@ -114,6 +138,70 @@ static inline void ff_make_free(ff_block_t *b, size_t size) {
 }
 
 /* ======================================================================== */
+/* Integrity checks (lock held; a report unlocks and aborts)                */
+/* ======================================================================== */
+
+/* Damaged metadata: "corrupted <what> at where (first_fit), found by the
+ * <op> of <ptr>" (the call under way: h->op, h->op_ptr), lock released,
+ * abort. */
+__attribute__((noreturn, cold, noinline)) static void ff_corrupt(ff_heap_t *h, const char *what,
+                                                                 const void *where) {
+  sa_op_t op = h->op;
+  const void *ptr = h->op_ptr;
+  pthread_mutex_unlock(&h->lock);
+  sa_fatal_corrupt(&h->base, what, where, op, ptr);
+}
+
+/* Every call that takes the lock says what it is, for a report: two stores
+ * to a line the call touches anyway, cheaper than carrying them through. */
+static inline void ff_lock_for(ff_heap_t *h, sa_op_t op, const void *ptr) {
+  pthread_mutex_lock(&h->lock);
+  h->op = op;
+  h->op_ptr = ptr;
+}
+
+/* x lies where a block header of chunk c can: from the first block up to,
+ * not including, the epilogue. */
+static inline int ff_in_chunk(const ff_chunk_t *c, const void *x) {
+  return (uintptr_t)x - (uintptr_t)c - FF_FIRST_OFFSET < c->segment.size - FF_CHUNK_OVERHEAD;
+}
+
+/* x (read from a free block) is a block address in some chunk of this heap:
+ * the page map's answer, for a link that leaves the hinted chunk. */
+FF_INLINE int ff_in_heap(const ff_heap_t *h, const void *x) {
+  const sa_segment_t *s = sa_segment_of(x);
+  return s != NULL && s->heap == &h->base && s->kind == SA_SEGMENT_HEAP &&
+         ff_in_chunk((const ff_chunk_t *)s, x);
+}
+
+/* A link x of a free block may be followed (read through): 8 mod 16 and in
+ * a chunk of this heap; c is a chunk it most likely lies in (a range check
+ * then, the page map otherwise). */
+FF_INLINE int ff_link_ok(const ff_heap_t *h, const ff_chunk_t *c, const ff_block_t *x) {
+  if (SA_UNLIKELY(((uintptr_t)x & 15) != FF_HEADER)) return 0;
+  return SA_LIKELY(ff_in_chunk(c, x)) || ff_in_heap(h, x);
+}
+
+/* The chunk of b, a block address known to be in one (a bin head, a block
+ * found from a checked header): the newest chunk when it is there. */
+static inline ff_chunk_t *ff_chunk_hint(const ff_heap_t *h, const ff_block_t *b) {
+  ff_chunk_t *c = h->chunks;
+  return SA_LIKELY(ff_in_chunk(c, b)) ? c : (ff_chunk_t *)sa_segment_of(b);
+}
+
+/* Free block b, whose header size (at least FF_MIN_BLOCK, ending inside
+ * its chunk: the caller checked) is size, may merge or be handed out: its
+ * footer agrees and its successor knows it is free. Only the end of b is
+ * read, the line its footer is written to next. */
+FF_INLINE void ff_check_free_end(ff_heap_t *h, ff_block_t *b, size_t size) {
+  const size_t *footer = (const size_t *)((char *)b + size) - 1;
+  if (SA_UNLIKELY(*footer != size)) ff_corrupt(h, "block footer", footer);
+  const ff_block_t *succ = (const ff_block_t *)((const char *)b + size);
+  if (SA_UNLIKELY((succ->header & (FF_PREV_USED | FF_BAD_FLAGS)) != 0))
+    ff_corrupt(h, "block header", succ);
+}
+
+/* ======================================================================== */
 /* Bins                                                                     */
 /* ======================================================================== */
 
@@ -146,7 +234,8 @@ static inline int ff_bin_first(const ff_heap_t *h, unsigned i) {
   return (int)(w * 64 + (unsigned)__builtin_ctzll(h->bin_map[w]));
 }
 
-/* Pushes free block b (header size set) on the head of its bin. */
+/* Pushes free block b (header size set) on the head of its bin. The head is
+ * a block this heap put there, never a link read from a free block. */
 static inline void ff_bin_push(ff_heap_t *h, ff_block_t *b) {
   unsigned i = ff_bin_of(ff_size(b));
   ff_block_t *head = h->bins[i];
@@ -161,26 +250,44 @@ static inline void ff_bin_push(ff_heap_t *h, ff_block_t *b) {
   h->bins[i] = b;
 }
 
-/* Unlinks free block b from its bin; its header size must still be the one
- * it was pushed with. */
-static inline void ff_bin_remove(ff_heap_t *h, ff_block_t *b) {
-  if (b->next) b->next->prev = b->prev;
-  if (b->prev) {
-    b->prev->next = b->next;
+/* Free block b of chunk c is on bin i's list with intact links: next and
+ * prev lie in the heap and point back at b, or b is the bin's head. Reads
+ * only what the unlink writes. Returns b's links. */
+FF_INLINE void ff_check_links(ff_heap_t *h, ff_chunk_t *c, ff_block_t *b, unsigned i,
+                                  ff_block_t **next_out, ff_block_t **prev_out) {
+  ff_block_t *next = b->next, *prev = b->prev;
+  if (next && SA_UNLIKELY(!ff_link_ok(h, c, next) || next->prev != b))
+    ff_corrupt(h, "free list", ff_payload(b));
+  if (prev ? SA_UNLIKELY(!ff_link_ok(h, c, prev) || prev->next != b)
+           : SA_UNLIKELY(h->bins[i] != b))
+    ff_corrupt(h, "free list", ff_payload(b));
+  *next_out = next;
+  *prev_out = prev;
+}
+
+/* Unlinks free block b (chunk c, bin i) from its bin, its links checked
+ * first. */
+FF_INLINE void ff_bin_remove(ff_heap_t *h, ff_chunk_t *c, ff_block_t *b, unsigned i) {
+  ff_block_t *next, *prev;
+  ff_check_links(h, c, b, i, &next, &prev);
+  if (next) next->prev = prev;
+  if (prev) {
+    prev->next = next;
     return;
   }
-  unsigned i = ff_bin_of(ff_size(b));
-  h->bins[i] = b->next;
-  if (b->next == NULL) {
+  h->bins[i] = next;
+  if (next == NULL) {
     h->bin_map[i >> 6] &= ~((uint64_t)1 << (i & 63));
     if (h->bin_map[i >> 6] == 0) h->bin_summary &= ~((uint64_t)1 << (i >> 6));
   }
 }
 
-/* Free block b takes over old's place in bin i (both belong there); old's
- * links must still be intact and must not overlap b's. */
-static inline void ff_bin_replace(ff_heap_t *h, ff_block_t *old, ff_block_t *b, unsigned i) {
-  ff_block_t *next = old->next, *prev = old->prev;
+/* Free block b takes over old's place in bin i (both belong there; old in
+ * chunk c, its links checked first); old's links must not overlap b's. */
+FF_INLINE void ff_bin_replace(ff_heap_t *h, ff_chunk_t *c, ff_block_t *old, ff_block_t *b,
+                                  unsigned i) {
+  ff_block_t *next, *prev;
+  ff_check_links(h, c, old, i, &next, &prev);
   b->next = next;
   b->prev = prev;
   if (next) next->prev = b;
@@ -216,14 +323,19 @@ static void ff_release(ff_heap_t *h, ff_chunk_t *c, ff_block_t *b);
 static void *ff_malloc(sa_heap_t *heap, size_t size) {
   ff_heap_t *h = (ff_heap_t *)heap;
   size_t need = ff_request_size(h, size);
-  pthread_mutex_lock(&h->lock);
+  ff_lock_for(h, SA_OP_MALLOC, NULL);
   void *p = ff_allocate(h, need, SA_ALIGNMENT);
   pthread_mutex_unlock(&h->lock);
   return p;
 }
 
+__attribute__((noreturn, cold, noinline)) static void ff_diagnose(ff_heap_t *h, ff_chunk_t *c,
+                                                                  void *p, sa_op_t op);
+
 /* Validates the block behind p (under the lock) or reports it as a fault
- * of op and aborts. */
+ * of op and aborts. The quick test: a used header of a plausible size whose
+ * successor has PREV_USED set and no stray bits; anything else goes to
+ * ff_diagnose, which tells a bad pointer from a damaged header. */
 static ff_block_t *ff_validate(ff_heap_t *h, ff_chunk_t *c, void *p, sa_op_t op) {
   ff_block_t *b = ff_block_of(p);
   char *lo = (char *)ff_first_block(c), *hi = (char *)ff_epilogue(c);
@@ -231,23 +343,73 @@ static ff_block_t *ff_validate(ff_heap_t *h, ff_chunk_t *c, void *p, sa_op_t op)
     pthread_mutex_unlock(&h->lock);
     sa_fatal_block(&h->base, op, SA_FAULT_INTERIOR, p);
   }
-  size_t size = ff_size(b);
-  if (SA_UNLIKELY(!ff_used(b) && size >= FF_MIN_BLOCK && (char *)b + size <= hi)) {
-    pthread_mutex_unlock(&h->lock);
-    sa_fatal_block(&h->base, op, SA_FAULT_FREED, p);
-  }
-  if (SA_UNLIKELY(!ff_used(b) || size < FF_MIN_BLOCK || (char *)b + size > hi ||
-                  !ff_prev_used(ff_next_block(b)))) {
-    pthread_mutex_unlock(&h->lock);
-    sa_fatal_block(&h->base, op, SA_FAULT_INTERIOR, p);
-  }
+  size_t header = b->header, size = header & ~FF_FLAGS;
+  if (SA_UNLIKELY((header & (FF_USED | FF_BAD_FLAGS)) != FF_USED || size < FF_MIN_BLOCK ||
+                  size > (size_t)(hi - (char *)b)))
+    ff_diagnose(h, c, p, op);
+  const ff_block_t *next = (const ff_block_t *)((char *)b + size);
+  if (SA_UNLIKELY((next->header & (FF_PREV_USED | FF_BAD_FLAGS)) != FF_PREV_USED))
+    ff_diagnose(h, c, p, op);
   return b;
+}
+
+/* The error path of ff_validate: walks c's blocks from the first, each
+ * header checked against its neighbours, up to p's block b.
+ *  - A header on the way that cannot be right: corrupted block header (or
+ *    footer) there, whatever p is.
+ *  - The walk steps over b: p is inside a block; a free one (a block freed
+ *    and merged into a neighbour) makes it a freed pointer, a used one an
+ *    interior pointer.
+ *  - The walk reaches b: p is a block. Free: a freed pointer, if its
+ *    successor agrees; used: then its successor's header is the damage. */
+static void ff_diagnose(ff_heap_t *h, ff_chunk_t *c, void *p, sa_op_t op) {
+  ff_block_t *b = ff_block_of(p), *x = ff_first_block(c), *prev = NULL;
+  char *hi = (char *)ff_epilogue(c);
+  int prev_used = 1;
+  const void *bad = NULL;
+  const char *what = "block header";
+  sa_fault_t fault = SA_FAULT_INTERIOR;
+  for (;;) {
+    if (x > b) { /* b lies inside prev */
+      fault = ff_used(prev) ? SA_FAULT_INTERIOR : SA_FAULT_FREED;
+      break;
+    }
+    size_t size = ff_size(x);
+    if ((x->header & FF_BAD_FLAGS) || size < FF_MIN_BLOCK || size > (size_t)(hi - (char *)x) ||
+        ff_prev_used(x) != prev_used) {
+      bad = x;
+      break;
+    }
+    ff_block_t *succ = ff_next_block(x);
+    if (!ff_used(x) && ((size_t *)succ)[-1] != size) {
+      bad = (size_t *)succ - 1;
+      what = "block footer";
+      break;
+    }
+    if (x == b) {
+      int succ_ok = ff_prev_used(succ) == ff_used(x) && (succ->header & FF_BAD_FLAGS) == 0 &&
+                    ((char *)succ == hi ? ff_size(succ) == 0 : ff_size(succ) >= FF_MIN_BLOCK);
+      if (!ff_used(x)) {
+        if (succ_ok) fault = SA_FAULT_FREED; /* a double free, untouched since */
+        else bad = x; /* says free, but its successor disagrees */
+      } else if (!succ_ok) {
+        bad = succ; /* b is right; its successor's header was overwritten */
+      }
+      break;
+    }
+    prev_used = ff_used(x);
+    prev = x;
+    x = succ;
+  }
+  pthread_mutex_unlock(&h->lock);
+  if (bad) sa_fatal_corrupt(&h->base, what, bad, op, p);
+  sa_fatal_block(&h->base, op, fault, p);
 }
 
 static void ff_free(sa_heap_t *heap, sa_segment_t *seg, void *p) {
   ff_heap_t *h = (ff_heap_t *)heap;
   ff_chunk_t *c = (ff_chunk_t *)seg;
-  pthread_mutex_lock(&h->lock);
+  ff_lock_for(h, SA_OP_FREE, p);
   ff_block_t *b = ff_validate(h, c, p, SA_OP_FREE);
   sa_counters_on_free(&h->counters, ff_size(b) - FF_HEADER);
   ff_release(h, c, b);
@@ -269,7 +431,7 @@ static size_t ff_usable_size(sa_heap_t *heap, sa_segment_t *seg, const void *p, 
 
 /* Where an aligned payload of need bytes fits in free block b, or NULL. The
  * gap before it must be empty or a block of its own. */
-static char *ff_fit(const ff_heap_t *h, ff_block_t *b, size_t need, size_t alignment) {
+FF_INLINE char *ff_fit(const ff_heap_t *h, ff_block_t *b, size_t need, size_t alignment) {
   size_t size = ff_size(b);
   if (size < need) return NULL;
   if (alignment <= SA_ALIGNMENT) return (char *)b;
@@ -294,44 +456,72 @@ static inline size_t ff_deferred_limit(const ff_heap_t *h) {
  * spans a size range (above 1 KiB), so its blocks may be too small; in every
  * higher bin each block is at least need, so for the default alignment the
  * head fits at once. An aligned request may also scan the bins below
- * need + alignment + min_block (a block that big always fits). */
-static ff_block_t *ff_search(const ff_heap_t *h, size_t need, size_t alignment, char **start) {
-  for (int i = ff_bin_first(h, ff_bin_of(need)); i >= 0; i = ff_bin_first(h, (unsigned)i + 1))
-    for (ff_block_t *b = h->bins[i]; b; b = b->next)
-      if ((*start = ff_fit(h, b, need, alignment)) != NULL) return b;
+ * need + alignment + min_block (a block that big always fits). A link is
+ * followed only once checked. Returns the block and sets *bin to the bin it
+ * was found in (ff_allocate checks its header against it). */
+static ff_block_t *ff_search(ff_heap_t *h, size_t need, size_t alignment, char **start,
+                             unsigned *bin) {
+  for (int i = ff_bin_first(h, ff_bin_of(need)); i >= 0; i = ff_bin_first(h, (unsigned)i + 1)) {
+    ff_block_t *b = h->bins[i];
+    for (;;) {
+      if ((*start = ff_fit(h, b, need, alignment)) != NULL) {
+        *bin = (unsigned)i;
+        return b;
+      }
+      ff_block_t *next = b->next;
+      if (next == NULL) break;
+      if (SA_UNLIKELY(!ff_link_ok(h, h->chunks, next) || next->prev != b))
+        ff_corrupt(h, "free list", ff_payload(b));
+      b = next;
+    }
+  }
   return NULL;
 }
 
 /* Called with the lock held by malloc, memalign and realloc. */
 static void *ff_allocate(ff_heap_t *h, size_t need, size_t alignment) {
   ff_block_t *b;
+  ff_chunk_t *c;
   char *start = NULL;
+  unsigned bin;
   if (SA_UNLIKELY(h->deferred_frees >= ff_deferred_limit(h))) ff_coalesce_all(h);
   for (int attempt = 0; attempt < 3; attempt++) {
-    if ((b = ff_search(h, need, alignment, &start)) != NULL) goto found;
+    if ((b = ff_search(h, need, alignment, &start, &bin)) != NULL) goto found;
     if (attempt == 0 && h->deferred_frees) {
       ff_coalesce_all(h);
       continue;
     }
-    ff_chunk_t *c = ff_grow(h, need, alignment);
+    c = ff_grow(h, need, alignment);
     if (c == NULL) return NULL; /* errno ENOMEM from the OS layer */
     b = ff_first_block(c);
+    bin = ff_bin_of(ff_size(b));
     if ((start = ff_fit(h, b, need, alignment)) != NULL) goto found;
   }
   errno = ENOMEM;
   return NULL;
 
 found:;
+  /* b came from bin `bin`: its header must say free with a size of that bin
+   * (an exact size below 1 KiB, so inside its chunk; above, a range, so the
+   * chunk's end bounds it too), and its footer and successor agree. */
   size_t size = ff_size(b);
-  if (size >= h->base.config.heap_extension_size - FF_CHUNK_OVERHEAD && h->empty_chunks) {
-    ff_chunk_t *c = ff_chunk_of(b);
-    if (b == ff_first_block(c) && size == c->area) h->empty_chunks--;
+  if (SA_UNLIKELY((b->header & (FF_USED | FF_BAD_FLAGS)) != 0 || ff_bin_of(size) != bin))
+    ff_corrupt(h, "block header", b);
+  c = h->chunks;
+  if (bin >= FF_SMALL_BINS) {
+    c = ff_chunk_hint(h, b);
+    if (SA_UNLIKELY(size > (size_t)((char *)ff_epilogue(c) - (char *)b)))
+      ff_corrupt(h, "block header", b);
+  }
+  ff_check_free_end(h, b, size);
+  if (size >= h->extension - FF_CHUNK_OVERHEAD && h->empty_chunks) {
+    ff_chunk_t *e = ff_chunk_of(b);
+    if (b == ff_first_block(e) && size == e->area) h->empty_chunks--;
   }
   if (start == (char *)b && size - need >= h->min_block) {
-    unsigned bin = ff_bin_of(size);
     if (ff_bin_of(size - need) == bin) { /* the remainder keeps b's place in its bin */
       ff_block_t *tail = (ff_block_t *)((char *)b + need);
-      ff_bin_replace(h, b, tail, bin);
+      ff_bin_replace(h, c, b, tail, bin);
       tail->header = FF_PREV_USED;
       ff_make_free(tail, size - need);
       b->header = need | FF_USED | (b->header & FF_PREV_USED);
@@ -339,7 +529,7 @@ found:;
       return ff_payload(b);
     }
   }
-  ff_bin_remove(h, b);
+  ff_bin_remove(h, c, b, bin);
   if (start != (char *)b) { /* aligned: the gap before becomes a free block */
     size_t gap = (size_t)(start - (char *)b);
     ff_make_free(b, gap);
@@ -363,13 +553,20 @@ found:;
   return ff_payload(b);
 }
 
-/* Maps a chunk big enough for need bytes at alignment: one free block. */
+/* Maps a chunk big enough for need bytes at alignment: one free block. The
+ * chunk is h->extension bytes (or what need takes); when the OS refuses
+ * that, half as much, down to what need takes, and the heap keeps the
+ * size it got for later chunks. */
 static ff_chunk_t *ff_grow(ff_heap_t *h, size_t need, size_t alignment) {
-  size_t size = need + FF_CHUNK_OVERHEAD;
-  if (alignment > SA_ALIGNMENT) size += alignment + h->min_block;
-  if (size < h->base.config.heap_extension_size) size = h->base.config.heap_extension_size;
-  ff_chunk_t *c = (ff_chunk_t *)sa_segment_map(&h->base, size, 0, SA_SEGMENT_HEAP);
-  if (c == NULL) return NULL;
+  size_t min = need + FF_CHUNK_OVERHEAD;
+  if (alignment > SA_ALIGNMENT) min += alignment + h->min_block;
+  size_t size = min > h->extension ? min : h->extension;
+  ff_chunk_t *c;
+  while ((c = (ff_chunk_t *)sa_segment_map(&h->base, size, 0, SA_SEGMENT_HEAP)) == NULL) {
+    if (size <= min) return NULL;
+    size = size / 2 > min ? size / 2 : min;
+  }
+  if (size < h->extension) h->extension = size > FF_MIN_EXTENSION ? size : FF_MIN_EXTENSION;
   c->area = c->segment.size - FF_CHUNK_OVERHEAD;
   c->prev = NULL;
   c->next = h->chunks;
@@ -390,15 +587,19 @@ static void ff_maybe_unmap(ff_heap_t *h, ff_chunk_t *c) {
     h->empty_chunks++;
     return;
   }
-  ff_bin_remove(h, ff_first_block(c));
+  ff_block_t *b = ff_first_block(c);
+  ff_bin_remove(h, c, b, ff_bin_of(ff_size(b)));
   if (c->prev) c->prev->next = c->next;
   else h->chunks = c->next;
   if (c->next) c->next->prev = c->prev;
   sa_segment_unmap(&h->base, &c->segment);
 }
 
-/* Returns used block b to its bin: merged with its free neighbours at
- * once, or left for ff_coalesce_all in deferred mode. */
+/* Returns used block b of chunk c to its bin: merged with its free
+ * neighbours at once, or left for ff_coalesce_all in deferred mode. Each
+ * neighbour is checked before it merges: the previous one through b's
+ * footer (in the chunk, a free header of that size), the next one through
+ * its header (free, ends in the chunk, footer and successor agree). */
 static void ff_release(ff_heap_t *h, ff_chunk_t *c, ff_block_t *b) {
   size_t size = ff_size(b);
   if (!h->aggressive) {
@@ -408,44 +609,76 @@ static void ff_release(ff_heap_t *h, ff_chunk_t *c, ff_block_t *b) {
     return;
   }
   ff_block_t *linked = NULL; /* a merged neighbour, still in its bin */
+  size_t linked_size = 0;
   if (!ff_prev_used(b)) {
-    ff_block_t *prev = ff_prev_block(b);
-    size += ff_size(prev);
+    size_t psize = ((const size_t *)b)[-1];
+    size_t room = (size_t)((char *)b - (char *)ff_first_block(c));
+    if (SA_UNLIKELY(room == 0)) ff_corrupt(h, "block header", b);
+    if (SA_UNLIKELY(psize < FF_MIN_BLOCK || psize > room || (psize & 15) != 0))
+      ff_corrupt(h, "block footer", (const size_t *)b - 1);
+    ff_block_t *prev = (ff_block_t *)((char *)b - psize);
+    if (SA_UNLIKELY((prev->header & ~FF_PREV_USED) != psize))
+      ff_corrupt(h, "block header", prev);
+    size += psize;
     b->header = 0; /* a stale free of b must not find a used header here */
     b = linked = prev;
+    linked_size = psize;
   }
   ff_block_t *next = (ff_block_t *)((char *)b + size);
   if (!ff_used(next)) {
-    size += ff_size(next);
-    if (linked) ff_bin_remove(h, next);
-    else linked = next;
+    size_t nsize = ff_size(next);
+    if (SA_UNLIKELY((next->header & FF_BAD_FLAGS) != 0 || nsize < FF_MIN_BLOCK ||
+                    nsize > (size_t)((char *)ff_epilogue(c) - (char *)next)))
+      ff_corrupt(h, "block header", next);
+    ff_check_free_end(h, next, nsize);
+    size += nsize;
+    if (linked) {
+      ff_bin_remove(h, c, next, ff_bin_of(nsize));
+    } else {
+      linked = next;
+      linked_size = nsize;
+    }
   }
   unsigned bin = ff_bin_of(size);
-  if (linked && ff_bin_of(ff_size(linked)) == bin) {
-    /* The merged block stays in the neighbour's bin and takes its place. */
-    if (linked != b) ff_bin_replace(h, linked, b, bin);
-    ff_make_free(b, size);
-  } else {
-    if (linked) ff_bin_remove(h, linked);
-    ff_make_free(b, size);
-    ff_bin_push(h, b);
+  if (linked) {
+    unsigned linked_bin = ff_bin_of(linked_size);
+    if (linked_bin == bin) {
+      /* The merged block stays in the neighbour's bin and takes its place. */
+      if (linked != b) ff_bin_replace(h, c, linked, b, bin);
+      ff_make_free(b, size);
+      if (size == c->area) ff_maybe_unmap(h, c);
+      return;
+    }
+    ff_bin_remove(h, c, linked, linked_bin);
   }
+  ff_make_free(b, size);
+  ff_bin_push(h, b);
   if (size == c->area) ff_maybe_unmap(h, c);
 }
 
-/* Deferred mode: merges every run of free blocks and rebuilds the bins. */
+/* Deferred mode: merges every run of free blocks and rebuilds the bins.
+ * Headers are read from memory a program may have overwritten: each must
+ * have a plausible size that ends inside its chunk. */
 static void ff_coalesce_all(ff_heap_t *h) {
   ff_bins_clear(h);
   h->empty_chunks = 0;
   ff_chunk_t *next_chunk;
   for (ff_chunk_t *c = h->chunks; c; c = next_chunk) {
     next_chunk = c->next;
-    for (ff_block_t *b = ff_first_block(c); ff_size(b) != 0; b = ff_next_block(b)) {
-      if (ff_used(b)) continue;
+    char *hi = (char *)ff_epilogue(c);
+    for (ff_block_t *b = ff_first_block(c); (char *)b != hi; b = ff_next_block(b)) {
       size_t size = ff_size(b);
+      if (SA_UNLIKELY((b->header & FF_BAD_FLAGS) || size < FF_MIN_BLOCK ||
+                      size > (size_t)(hi - (char *)b)))
+        ff_corrupt(h, "block header", b);
+      if (ff_used(b)) continue;
       ff_block_t *n = (ff_block_t *)((char *)b + size);
-      while (!ff_used(n)) {
-        size += ff_size(n);
+      while ((char *)n != hi && !ff_used(n)) {
+        size_t nsize = ff_size(n);
+        if (SA_UNLIKELY((n->header & FF_BAD_FLAGS) || nsize < FF_MIN_BLOCK ||
+                        nsize > (size_t)(hi - (char *)n)))
+          ff_corrupt(h, "block header", n);
+        size += nsize;
         n = (ff_block_t *)((char *)b + size);
       }
       ff_make_free(b, size);
@@ -463,27 +696,35 @@ static void ff_coalesce_all(ff_heap_t *h) {
 static void *ff_memalign(sa_heap_t *heap, size_t alignment, size_t size) {
   ff_heap_t *h = (ff_heap_t *)heap;
   size_t need = ff_request_size(h, size);
-  pthread_mutex_lock(&h->lock);
+  ff_lock_for(h, SA_OP_MALLOC, NULL);
   void *p = ff_allocate(h, need, alignment);
   pthread_mutex_unlock(&h->lock);
   return p;
 }
 
 /* In place when the block shrinks or its right neighbour is free and big
- * enough; otherwise allocate, copy, free. */
+ * enough (checked as free's merge checks it); otherwise allocate, copy,
+ * free. */
 static void *ff_realloc(sa_heap_t *heap, sa_segment_t *seg, void *p, size_t size) {
   ff_heap_t *h = (ff_heap_t *)heap;
   ff_chunk_t *c = (ff_chunk_t *)seg;
   size_t need = ff_request_size(h, size);
-  pthread_mutex_lock(&h->lock);
+  ff_lock_for(h, SA_OP_REALLOC, p);
   ff_block_t *b = ff_validate(h, c, p, SA_OP_REALLOC);
   size_t old = ff_size(b);
   size_t have = old;
   ff_block_t *next = ff_next_block(b);
-  if (need > have && !ff_used(next) && have + ff_size(next) >= need) {
-    ff_bin_remove(h, next);
-    have += ff_size(next);
-    if (!h->aggressive && h->deferred_frees) h->deferred_frees--;
+  if (need > have && !ff_used(next)) {
+    size_t nsize = ff_size(next);
+    if (SA_UNLIKELY((next->header & FF_BAD_FLAGS) != 0 || nsize < FF_MIN_BLOCK ||
+                    nsize > (size_t)((char *)ff_epilogue(c) - (char *)next)))
+      ff_corrupt(h, "block header", next);
+    ff_check_free_end(h, next, nsize);
+    if (have + nsize >= need) {
+      ff_bin_remove(h, c, next, ff_bin_of(nsize));
+      have += nsize;
+      if (!h->aggressive && h->deferred_frees) h->deferred_frees--;
+    }
   }
   if (need <= have) {
     size_t rest = have - need;
@@ -523,9 +764,14 @@ static void *ff_realloc(sa_heap_t *heap, sa_segment_t *seg, void *p, size_t size
 static void ff_walk(sa_heap_t *heap, sa_walker_t visit, void *arg) {
   ff_heap_t *h = (ff_heap_t *)heap;
   pthread_mutex_lock(&h->lock);
-  for (ff_chunk_t *c = h->chunks; c; c = c->next)
-    for (ff_block_t *b = ff_first_block(c); ff_size(b) != 0; b = ff_next_block(b))
-      visit(ff_payload(b), ff_size(b) - FF_HEADER, ff_used(b) ? SA_BLOCK_USED : SA_BLOCK_FREE, arg);
+  for (ff_chunk_t *c = h->chunks; c; c = c->next) {
+    char *hi = (char *)ff_epilogue(c);
+    for (ff_block_t *b = ff_first_block(c); (char *)b < hi; b = ff_next_block(b)) {
+      size_t size = ff_size(b);
+      if (size < FF_MIN_BLOCK || size > (size_t)(hi - (char *)b)) break; /* damaged: check says */
+      visit(ff_payload(b), size - FF_HEADER, ff_used(b) ? SA_BLOCK_USED : SA_BLOCK_FREE, arg);
+    }
+  }
   pthread_mutex_unlock(&h->lock);
 }
 
@@ -632,6 +878,8 @@ static sa_heap_t *ff_create(const sa_strategy_t *self, const sa_config_t *config
   h->min_block = (h->base.config.min_block_size + 15) & ~(size_t)15;
   if (h->min_block < FF_MIN_BLOCK) h->min_block = FF_MIN_BLOCK;
   h->aggressive = h->base.config.enable_aggressive_coalescing != 0;
+  h->extension = h->base.config.heap_extension_size;
+  if (h->extension > FF_CHUNK_CAP) h->extension = FF_CHUNK_CAP;
   return &h->base;
 }
 
