@@ -5,15 +5,33 @@
  * block's arena is its address with the low A bits cleared and its buddy is
  * its arena offset XOR its size:
  *
- *   [segment 64][bud_arena_t 32][meta: 1 byte per min block][pad] [blocks ...]
- *   ^ arena base, 2^A aligned    reserved blocks (never free)     ^ free/used
+ *   [segment 64][bud_arena_t 32][meta: 1 byte per min block][pad] [blocks ...][untouched ...]
+ *   ^ arena base, 2^A aligned    the reserved prefix (no block)  ^ free/used  ^ a->fresh
  *
  * meta[i] describes the min block at offset i << min_order: 0 when it is not
- * the start of a block, else order | BUD_USED | BUD_RESERVED. Block state and
- * order live only there, never in user memory: free, merge, usable_size and
+ * the start of a block, else order | BUD_USED. Block state and order live
+ * only there, never in user memory: free, merge, usable_size and
  * double-free detection read the meta bytes alone. A free block holds its
  * free-list links (next, prev) in its first 16 bytes; check() verifies them
  * against the meta bytes.
+ *
+ * Touched only as used: the reserved prefix (header and meta bytes, a
+ * 32nd of the arena) is no block at all (its meta bytes stay 0, so no
+ * pointer into it validates and no block merges into it), and the arena's
+ * max-order blocks are carved one at a time from a->fresh when a request
+ * finds every free list empty. A 1 GiB arena thus costs the pages its
+ * blocks use, not the 32 MiB of meta bytes and the 8192 max blocks' links
+ * a layout written at grow time would touch. Only the newest arena
+ * (h->fresh_arena) has untouched blocks: a new arena is mapped only once
+ * it has none left.
+ *
+ * Integrity: a free block's links live in memory a program may still
+ * write after free. Before an unlink both must be block addresses aligned
+ * to the block's size in an arena of this heap (the page map's word when
+ * not the same arena) and point back (next->prev == b, prev->next == b or b
+ * is the list's head); a block taken from a list must be a free block of
+ * that order in the meta bytes. Otherwise "corrupted free list at B", before
+ * any write.
  *
  * Orders: min_order = log2(min_block_size rounded up to 2^k), max_order =
  * log2(mmap_threshold rounded up to 2^k) but at most BUD_ORDER_CAP; create
@@ -32,7 +50,8 @@
 
 #define BUD_ORDER_MASK 0x3f
 #define BUD_USED 0x40
-#define BUD_RESERVED 0x80
+#define BUD_RESERVED 0x80 /* older layouts; no meta byte has it now */
+#define BUD_INLINE static inline __attribute__((always_inline))
 #define BUD_ORDER_CAP 24       /* largest block: 16 MiB */
 #define BUD_ARENA_ORDER_CAP 30 /* largest arena from heap_extension_size: 1 GiB */
 #define BUD_SEG_ARENA 1 /* segment.strategy_data of an arena */
@@ -45,7 +64,7 @@ typedef struct bud_arena {
   sa_segment_t segment; /* must be first: the page map points here */
   struct bud_arena *next, *prev;
   size_t used_bytes; /* block bytes of live user blocks */
-  size_t pad_;
+  size_t fresh;      /* offset of the first max block never carved (arena_size: none) */
   uint8_t meta[];
 } bud_arena_t;
 
@@ -53,10 +72,13 @@ typedef struct bud_heap {
   sa_heap_t base;
   pthread_mutex_t lock;
   unsigned min_order, max_order, arena_order;
-  size_t arena_size, reserved;
+  size_t arena_size, reserved; /* reserved: the prefix, a multiple of the min block */
+  sa_op_t op;                   /* the call holding the lock, and its pointer: for reports */
+  const void *op_ptr;
   uint64_t nonempty; /* bit k set iff free_list[k] is not empty */
   bud_free_t *free_list[SA_BUDDY_MAX_ORDERS];
   bud_arena_t *arenas;
+  bud_arena_t *fresh_arena; /* the arena with untouched max blocks, or NULL */
   size_t narenas, empty_arenas;
   sa_heap_counters_t counters;
   uint64_t requested_bytes, block_bytes;
@@ -85,6 +107,38 @@ static inline uint8_t *bud_meta(const bud_heap_t *h, bud_arena_t *a, size_t off)
   return &a->meta[off >> h->min_order];
 }
 
+/* Damaged free list: "corrupted free list at where (buddy), found by the
+ * <op> of <ptr>" (the call under way), lock released, abort. */
+__attribute__((noreturn, cold, noinline)) static void bud_corrupt(bud_heap_t *h,
+                                                                  const void *where) {
+  sa_op_t op = h->op;
+  const void *ptr = h->op_ptr;
+  pthread_mutex_unlock(&h->lock);
+  sa_fatal_corrupt(&h->base, "free list", where, op, ptr);
+}
+
+/* Every call that takes the lock says what it is, for a report. */
+static inline void bud_lock_for(bud_heap_t *h, sa_op_t op, const void *ptr) {
+  pthread_mutex_lock(&h->lock);
+  h->op = op;
+  h->op_ptr = ptr;
+}
+
+/* x, a link read from free block b of order k, may be read through: aligned
+ * to 2^k, past the reserved prefix of b's arena, or of another arena of
+ * this heap (the page map says). */
+static int bud_in_heap(const bud_heap_t *h, const void *x) {
+  const sa_segment_t *s = sa_segment_of(x);
+  return s != NULL && s->heap == &h->base && s->strategy_data == BUD_SEG_ARENA &&
+         (const void *)s == (const void *)bud_arena_of(h, x) &&
+         (uintptr_t)x - (uintptr_t)s >= h->reserved;
+}
+BUD_INLINE int bud_link_ok(const bud_heap_t *h, const void *b, const void *x, unsigned k) {
+  if (SA_UNLIKELY((uintptr_t)x & (((uintptr_t)1 << k) - 1))) return 0;
+  uintptr_t off = (uintptr_t)x - (uintptr_t)bud_arena_of(h, b);
+  return SA_LIKELY(off - h->reserved < h->arena_size - h->reserved) || bud_in_heap(h, x);
+}
+
 static inline void bud_push(bud_heap_t *h, unsigned k, void *p) {
   bud_free_t *b = p, *head = h->free_list[k];
   b->prev = NULL;
@@ -94,19 +148,27 @@ static inline void bud_push(bud_heap_t *h, unsigned k, void *p) {
   h->nonempty |= (uint64_t)1 << k;
 }
 
-static inline void bud_remove(bud_heap_t *h, unsigned k, void *p) {
-  bud_free_t *b = p;
-  if (b->prev) b->prev->next = b->next;
-  else h->free_list[k] = b->next;
-  if (b->next) b->next->prev = b->prev;
+/* Unlinks free block p of order k, both links checked first. */
+BUD_INLINE void bud_remove(bud_heap_t *h, unsigned k, void *p) {
+  bud_free_t *b = p, *next = b->next, *prev = b->prev;
+  if (next && SA_UNLIKELY(!bud_link_ok(h, b, next, k) || next->prev != b)) bud_corrupt(h, b);
+  if (prev ? SA_UNLIKELY(!bud_link_ok(h, b, prev, k) || prev->next != b)
+           : SA_UNLIKELY(h->free_list[k] != b))
+    bud_corrupt(h, b);
+  if (prev) prev->next = next;
+  else h->free_list[k] = next;
+  if (next) next->prev = prev;
   if (h->free_list[k] == NULL) h->nonempty &= ~((uint64_t)1 << k);
 }
+
+static void bud_set_arena_order(bud_heap_t *h, unsigned ao);
 
 /* ======================================================================== */
 /* Fast path                                                                */
 /* ======================================================================== */
 
 static bud_arena_t *bud_grow(bud_heap_t *h);
+static void bud_carve(bud_heap_t *h);
 static void bud_release_arena(bud_heap_t *h, bud_arena_t *a);
 static size_t bud_validate(bud_heap_t *h, bud_arena_t *a, const void *p, sa_op_t op);
 
@@ -114,20 +176,20 @@ static size_t bud_validate(bud_heap_t *h, bud_arena_t *a, const void *p, sa_op_t
  * smallest free block of at least that order and splits it down, pushing
  * each upper half on its free list. */
 static void *bud_alloc_order(bud_heap_t *h, unsigned order) {
-  uint64_t avail = h->nonempty & ~(((uint64_t)1 << order) - 1);
-  if (SA_UNLIKELY(avail == 0)) {
-    if (bud_grow(h) == NULL) return NULL; /* errno ENOMEM */
-    avail = h->nonempty & ~(((uint64_t)1 << order) - 1);
+  uint64_t mask = ~(((uint64_t)1 << order) - 1);
+  if (SA_UNLIKELY((h->nonempty & mask) == 0)) {
+    /* Every list is empty from order up: carve a max block from the newest
+     * arena's untouched end, mapping an arena when none is left (whose
+     * first blocks may serve it already). */
+    if (h->fresh_arena == NULL && bud_grow(h) == NULL) return NULL; /* errno ENOMEM */
+    if ((h->nonempty & mask) == 0) bud_carve(h);
   }
-  unsigned k = (unsigned)__builtin_ctzll(avail);
+  unsigned k = (unsigned)__builtin_ctzll(h->nonempty & mask);
   bud_free_t *b = h->free_list[k];
-  bud_remove(h, k, b);
   bud_arena_t *a = bud_arena_of(h, b);
   size_t off = (size_t)((char *)b - (char *)a);
-#ifdef SA_DEBUG
-  if (sa_segment_of(b) != &a->segment || *bud_meta(h, a, off) != k)
-    sa_fatal_corrupt(&h->base, "free list", b, SA_OP_MALLOC, NULL);
-#endif
+  if (SA_UNLIKELY(*bud_meta(h, a, off) != k)) bud_corrupt(h, b); /* the meta bytes disagree */
+  bud_remove(h, k, b);
   while (k > order) {
     k--;
     size_t half = off + ((size_t)1 << k);
@@ -160,7 +222,7 @@ static void *bud_alloc(bud_heap_t *h, size_t size, size_t alignment) {
 
 static void *bud_malloc(sa_heap_t *heap, size_t size) {
   bud_heap_t *h = (bud_heap_t *)heap;
-  pthread_mutex_lock(&h->lock);
+  bud_lock_for(h, SA_OP_MALLOC, NULL);
   void *p = bud_alloc(h, size, SA_ALIGNMENT);
   pthread_mutex_unlock(&h->lock);
   return p;
@@ -190,7 +252,7 @@ static void bud_release(bud_heap_t *h, bud_arena_t *a, size_t off, unsigned orde
 static void bud_free(sa_heap_t *heap, sa_segment_t *seg, void *p) {
   bud_heap_t *h = (bud_heap_t *)heap;
   bud_arena_t *a = (bud_arena_t *)seg;
-  pthread_mutex_lock(&h->lock);
+  bud_lock_for(h, SA_OP_FREE, p);
   size_t off = bud_validate(h, a, p, SA_OP_FREE);
   unsigned order = *bud_meta(h, a, off) & BUD_ORDER_MASK;
   sa_counters_on_free(&h->counters, (size_t)1 << order);
@@ -216,14 +278,15 @@ static size_t bud_usable_size(sa_heap_t *heap, sa_segment_t *seg, const void *p,
  * (lock released): SA_FAULT_FREED when p is a free block's start or a
  * min-block boundary inside a free block (it was a block start before that
  * block was freed and merged), SA_FAULT_INTERIOR for anything else
- * (misaligned, inside a used or reserved block). */
+ * (misaligned, inside a used block, the reserved prefix or the untouched
+ * end, where no meta byte is set). */
 static size_t bud_validate(bud_heap_t *h, bud_arena_t *a, const void *p, sa_op_t op) {
   size_t off = (size_t)((const char *)p - (const char *)a);
   sa_fault_t problem = SA_FAULT_INTERIOR;
   if (SA_UNLIKELY(off & (((size_t)1 << h->min_order) - 1))) goto fail;
   uint8_t m = *bud_meta(h, a, off);
   if (SA_LIKELY((m & (BUD_USED | BUD_RESERVED)) == BUD_USED)) return off;
-  if (m & BUD_RESERVED) goto fail;
+  if (m & BUD_RESERVED) goto fail; /* (no layout writes it now: the prefix reads 0) */
   if (m != 0) { /* a free block starts here */
     problem = SA_FAULT_FREED;
     goto fail;
@@ -241,14 +304,28 @@ fail:
   sa_fatal_block(&h->base, op, problem, p);
 }
 
-/* Maps an arena and lays it out: the header and meta bytes as reserved
- * blocks of decreasing orders from offset 0, free blocks of increasing orders
- * up to the next max-order boundary, then free max-order blocks. (Links are
- * written only into free blocks: the segment header is never a list entry.)
- * Lock held. */
+/* Lays out the arena's geometry for arena order ao: the reserved prefix
+ * (segment and arena headers, one meta byte per min block) rounded to a
+ * min block. */
+static void bud_set_arena_order(bud_heap_t *h, unsigned ao) {
+  h->arena_order = ao;
+  h->arena_size = (size_t)1 << ao;
+  h->reserved = sa_align_up(sizeof(bud_arena_t) + (h->arena_size >> h->min_order),
+                            (size_t)1 << h->min_order);
+}
+
+/* Maps an arena: free blocks of increasing orders from the reserved prefix
+ * up to the next max-order boundary (a few pages), the rest left untouched
+ * for bud_carve. When the OS refuses the arena and the heap has none yet,
+ * the arena halves (down to two max blocks) and the heap keeps the size it
+ * got: arenas share one size, which the address arithmetic relies on. Lock
+ * held. */
 static bud_arena_t *bud_grow(bud_heap_t *h) {
-  sa_segment_t *seg = sa_segment_map(&h->base, h->arena_size, h->arena_size, SA_SEGMENT_HEAP);
-  if (seg == NULL) return NULL;
+  sa_segment_t *seg;
+  while ((seg = sa_segment_map(&h->base, h->arena_size, h->arena_size, SA_SEGMENT_HEAP)) == NULL) {
+    if (h->narenas != 0 || h->arena_order <= h->max_order + 1) return NULL;
+    bud_set_arena_order(h, h->arena_order - 1);
+  }
   bud_arena_t *a = (bud_arena_t *)seg;
   seg->strategy_data = BUD_SEG_ARENA;
   a->used_bytes = 0;
@@ -258,36 +335,38 @@ static bud_arena_t *bud_grow(bud_heap_t *h) {
   h->arenas = a;
   h->narenas++;
   h->empty_arenas++;
-  size_t off = 0, top = (size_t)1 << h->max_order;
-  while (off < h->reserved) {
-    unsigned k = 63u - (unsigned)__builtin_clzl(h->reserved - off);
-    if (k > h->max_order) k = h->max_order;
-    *bud_meta(h, a, off) = (uint8_t)(k | BUD_USED | BUD_RESERVED);
-    off += (size_t)1 << k;
-  }
+  size_t off = h->reserved, top = (size_t)1 << h->max_order;
   while (off & (top - 1)) {
     unsigned k = (unsigned)__builtin_ctzl(off);
     *bud_meta(h, a, off) = (uint8_t)k;
     bud_push(h, k, (char *)a + off);
     off += (size_t)1 << k;
   }
-  for (size_t end = h->arena_size; end > off;) { /* lowest address ends up first */
-    end -= top;
-    *bud_meta(h, a, end) = (uint8_t)h->max_order;
-    bud_push(h, h->max_order, (char *)a + end);
-  }
+  a->fresh = off; /* < arena_size: the prefix is a 32nd of the arena, at most */
+  h->fresh_arena = a;
   return a;
+}
+
+/* The next untouched max block of the newest arena onto its free list.
+ * Lock held, h->fresh_arena set. */
+static void bud_carve(bud_heap_t *h) {
+  bud_arena_t *a = h->fresh_arena;
+  size_t off = a->fresh;
+  a->fresh = off + ((size_t)1 << h->max_order);
+  if (a->fresh >= h->arena_size) h->fresh_arena = NULL;
+  *bud_meta(h, a, off) = (uint8_t)h->max_order;
+  bud_push(h, h->max_order, (char *)a + off);
 }
 
 /* An empty arena beyond the retained ones: its free blocks leave the lists
  * and the segment goes back to the OS. Lock held. */
 static void bud_release_arena(bud_heap_t *h, bud_arena_t *a) {
-  size_t n = h->arena_size >> h->min_order;
-  for (size_t i = 0; i < n;) {
+  for (size_t i = h->reserved >> h->min_order, n = a->fresh >> h->min_order; i < n;) {
     uint8_t m = a->meta[i];
     if ((m & BUD_USED) == 0) bud_remove(h, m, (char *)a + (i << h->min_order));
     i += (size_t)1 << ((m & BUD_ORDER_MASK) - h->min_order);
   }
+  if (h->fresh_arena == a) h->fresh_arena = NULL;
   if (a->prev) a->prev->next = a->next;
   else h->arenas = a->next;
   if (a->next) a->next->prev = a->prev;
@@ -303,7 +382,7 @@ static void bud_release_arena(bud_heap_t *h, bud_arena_t *a) {
  * size: a block of 2^max(order(size), log2(alignment)) is aligned enough. */
 static void *bud_memalign(sa_heap_t *heap, size_t alignment, size_t size) {
   bud_heap_t *h = (bud_heap_t *)heap;
-  pthread_mutex_lock(&h->lock);
+  bud_lock_for(h, SA_OP_MALLOC, NULL);
   void *p = bud_alloc(h, size, alignment);
   pthread_mutex_unlock(&h->lock);
   return p;
@@ -328,7 +407,7 @@ static void bud_resize_counters(bud_heap_t *h, bud_arena_t *a, size_t old, size_
 static void *bud_realloc(sa_heap_t *heap, sa_segment_t *seg, void *p, size_t size) {
   bud_heap_t *h = (bud_heap_t *)heap;
   bud_arena_t *a = (bud_arena_t *)seg;
-  pthread_mutex_lock(&h->lock);
+  bud_lock_for(h, SA_OP_REALLOC, p);
   size_t off = bud_validate(h, a, p, SA_OP_REALLOC);
   unsigned order = *bud_meta(h, a, off) & BUD_ORDER_MASK;
   unsigned need = bud_order_for(h, size);
@@ -376,39 +455,51 @@ static void *bud_realloc(sa_heap_t *heap, sa_segment_t *seg, void *p, size_t siz
 /* Introspection                                                            */
 /* ======================================================================== */
 
+/* The untouched end of an arena shows as the free max blocks it is. */
 static void bud_walk(sa_heap_t *heap, sa_walker_t visit, void *arg) {
   bud_heap_t *h = (bud_heap_t *)heap;
-  size_t n = h->arena_size >> h->min_order;
+  size_t top = (size_t)1 << h->max_order;
   pthread_mutex_lock(&h->lock);
-  for (bud_arena_t *a = h->arenas; a; a = a->next)
-    for (size_t i = 0; i < n;) {
+  for (bud_arena_t *a = h->arenas; a; a = a->next) {
+    size_t n = a->fresh >> h->min_order;
+    for (size_t i = h->reserved >> h->min_order; i < n;) {
       uint8_t m = a->meta[i];
       unsigned k = m & BUD_ORDER_MASK;
       if (k < h->min_order) break; /* damaged: check() reports it */
-      if (!(m & BUD_RESERVED))
-        visit((char *)a + (i << h->min_order), (size_t)1 << k,
-              (m & BUD_USED) ? SA_BLOCK_USED : SA_BLOCK_FREE, arg);
+      visit((char *)a + (i << h->min_order), (size_t)1 << k,
+            (m & BUD_USED) ? SA_BLOCK_USED : SA_BLOCK_FREE, arg);
       i += (size_t)1 << (k - h->min_order);
     }
+    for (size_t off = a->fresh; off < h->arena_size; off += top)
+      visit((char *)a + off, top, SA_BLOCK_FREE, arg);
+  }
   pthread_mutex_unlock(&h->lock);
 }
 
 #define BUD_EXPECT(cond, message, ptr) \
   SA_CHECK_EXPECT(&h->base, failures, cond, message, ptr)
 
-/* One arena: blocks tile it, each aligned to its size with its interior meta
- * bytes clear; the reserved prefix is exactly h->reserved bytes; no free
- * block has a free buddy of its order; used bytes agree. */
+/* One arena: blocks tile it from the reserved prefix to its untouched end,
+ * each aligned to its size with its interior meta bytes clear; the prefix's
+ * first meta byte and each untouched max block's are clear; no free block
+ * has a free buddy of its order; used bytes agree. */
 static size_t bud_check_arena(bud_heap_t *h, bud_arena_t *a, size_t *free_per_order,
                               size_t *used_blocks, size_t *used_bytes) {
-  size_t failures = 0, n = h->arena_size >> h->min_order, reserved = 0, used = 0;
-  int in_prefix = 1;
+  size_t failures = 0, n = a->fresh >> h->min_order, used = 0, top = (size_t)1 << h->max_order;
   BUD_EXPECT(sa_segment_of(a) == &a->segment && a->segment.heap == &h->base,
              "arena not in the page map", a);
   BUD_EXPECT(a->segment.size == h->arena_size && a->segment.strategy_data == BUD_SEG_ARENA,
              "arena size or tag wrong", a);
   BUD_EXPECT(a->next == NULL || a->next->prev == a, "arena links disagree", a);
-  size_t i = 0;
+  if (a->fresh % top || a->fresh < h->reserved || a->fresh > h->arena_size ||
+      (a->fresh < h->arena_size && a != h->fresh_arena)) {
+    BUD_EXPECT(0, "untouched end of the arena out of place", a);
+    return failures;
+  }
+  BUD_EXPECT(a->meta[0] == 0, "meta byte set in the reserved prefix", a);
+  for (size_t off = a->fresh; off < h->arena_size; off += top)
+    BUD_EXPECT(*bud_meta(h, a, off) == 0, "meta byte set in the untouched end", (char *)a + off);
+  size_t i = h->reserved >> h->min_order;
   while (i < n) {
     uint8_t m = a->meta[i];
     unsigned k = m & BUD_ORDER_MASK;
@@ -425,25 +516,20 @@ static size_t bud_check_arena(bud_heap_t *h, bud_arena_t *a, size_t *free_per_or
         break;
       }
     if (m & BUD_RESERVED) {
-      BUD_EXPECT(in_prefix && (m & BUD_USED), "reserved block outside the arena header", b);
-      reserved += (size_t)1 << k;
+      BUD_EXPECT(0, "reserved block outside the arena header", b);
+    } else if (m & BUD_USED) {
+      (*used_blocks)++;
+      used += (size_t)1 << k;
     } else {
-      in_prefix = 0;
-      if (m & BUD_USED) {
-        (*used_blocks)++;
-        used += (size_t)1 << k;
-      } else {
-        free_per_order[k]++;
-        if (k < h->max_order) {
-          size_t buddy = (i << h->min_order) ^ ((size_t)1 << k);
-          BUD_EXPECT(*bud_meta(h, a, buddy) != k, "free buddies left unmerged", b);
-        }
+      free_per_order[k]++;
+      if (k < h->max_order) {
+        size_t buddy = (i << h->min_order) ^ ((size_t)1 << k);
+        BUD_EXPECT(*bud_meta(h, a, buddy) != k, "free buddies left unmerged", b);
       }
     }
     i += span;
   }
-  BUD_EXPECT(reserved == sa_align_up(h->reserved, (size_t)1 << h->min_order),
-             "reserved prefix size wrong", a);
+  BUD_EXPECT(i == n, "blocks overrun the untouched end", (char *)a + (i << h->min_order));
   BUD_EXPECT(used == a->used_bytes, "arena used bytes disagree with its blocks", a);
   *used_bytes += used;
   return failures;
@@ -517,6 +603,11 @@ int sa_buddy_stats(sa_heap_t *heap, sa_buddy_stats_t *out) {
       out->free_blocks[k]++;
       out->free_bytes += (size_t)1 << k;
     }
+  if (h->fresh_arena) { /* untouched max blocks are free blocks too */
+    size_t untouched = (h->arena_size - h->fresh_arena->fresh) >> h->max_order;
+    out->free_blocks[h->max_order] += untouched;
+    out->free_bytes += untouched << h->max_order;
+  }
   out->requested_bytes = h->requested_bytes;
   out->block_bytes = h->block_bytes;
   pthread_mutex_unlock(&h->lock);
@@ -549,15 +640,13 @@ static sa_heap_t *bud_create(const sa_strategy_t *self, const sa_config_t *confi
   h->max_order = bud_ceil_log2(c->mmap_threshold);
   if (h->max_order > BUD_ORDER_CAP) h->max_order = BUD_ORDER_CAP;
   if (h->max_order < h->min_order) h->max_order = h->min_order;
-  h->arena_order = bud_ceil_log2(c->heap_extension_size);
-  if (h->arena_order > BUD_ARENA_ORDER_CAP) h->arena_order = BUD_ARENA_ORDER_CAP;
-  if (h->arena_order < h->max_order + 1) h->arena_order = h->max_order + 1;
-  h->arena_size = (size_t)1 << h->arena_order;
+  unsigned ao = bud_ceil_log2(c->heap_extension_size);
+  if (ao > BUD_ARENA_ORDER_CAP) ao = BUD_ARENA_ORDER_CAP;
+  if (ao < h->max_order + 1) ao = h->max_order + 1;
+  bud_set_arena_order(h, ao);
   /* Above the largest block: common's large objects. */
   if (h->base.small_limit > ((size_t)1 << h->max_order))
     h->base.small_limit = (size_t)1 << h->max_order;
-  h->reserved = sa_align_up(sizeof(bud_arena_t) + (h->arena_size >> h->min_order),
-                            (size_t)1 << h->min_order);
   return &h->base;
 }
 
