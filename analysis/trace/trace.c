@@ -26,7 +26,12 @@
  * dropped, so nothing is written twice.
  *
  * Records before this library's constructor ran (the dynamic loader's
- * allocations) are not traced; a replay counts their frees as unmatched. */
+ * allocations) are not traced; a replay counts their frees as unmatched.
+ *
+ * Secure mode (AT_SECURE: setuid, setgid, file capabilities): SA_TRACE and
+ * SA_TRACE_VERBOSE are read with secure_getenv and so ignored, as glibc
+ * ignores its tunables there: no user may make such a program create or
+ * truncate a file of its choosing. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -218,7 +223,7 @@ static void say(const char *a, const char *b) {
 
 __attribute__((constructor)) static void trace_init(void) {
   in_hook = 1;
-  const char *spec = getenv("SA_TRACE");
+  const char *spec = secure_getenv("SA_TRACE"); /* NULL in secure mode */
   if (spec == NULL || *spec == '\0') {
     in_hook = 0;
     return;
@@ -246,7 +251,7 @@ __attribute__((constructor)) static void trace_init(void) {
   if (!per_pid && flock(fd, LOCK_EX | LOCK_NB) != 0) {
     /* Another process traces into it (our parent, which exec'd us or whose
      * shell runs us): silent unless asked, as wrapper scripts do this a lot. */
-    if (getenv("SA_TRACE_VERBOSE")) say("another process is tracing into ", path);
+    if (secure_getenv("SA_TRACE_VERBOSE")) say("another process is tracing into ", path);
     close(fd);
     in_hook = 0;
     return;
