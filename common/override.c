@@ -4,7 +4,7 @@
  *
  * Called from everywhere: before constructors, from the dynamic loader, from
  * atfork handlers and thread exit. So: the heap is created on first use with
- * nothing but mmap and getenv; no libc function that allocates is called;
+ * nothing but mmap and secure_getenv; no libc function that allocates is called;
  * free keeps errno; fork holds every heap lock across the fork. */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -15,8 +15,9 @@
  *
  * The hook: call sa_stats_env_start(heap) once, from a constructor, after
  * the process heap exists (common/override.c does). It reads the
- * environment with getenv, parses without allocating, and starts the writer
- * thread (pthread_create: not from inside malloc). */
+ * environment with secure_getenv (nothing in a setuid or setgid program),
+ * parses without allocating, and starts the writer thread (pthread_create:
+ * not from inside malloc). */
 #ifndef STRATALLOC_STATS_ENV_H
 #define STRATALLOC_STATS_ENV_H
 
@@ -27,8 +28,9 @@ extern "C" {
 #endif
 
 /* Reads SA_STATS; does nothing if it is unset or empty or heap is NULL.
- * Returns the number of files configured, or -1 (message on stderr) if
- * SA_STATS is malformed. Safe to call more than once: only the first call
+ * Each bad item is named on stderr and skipped; the good ones are started
+ * all the same. Returns the number of files configured, or -1 if any item
+ * was bad (the good files are still written). Safe to call more than once: only the first call
  * with SA_STATS set starts anything. */
 int sa_stats_env_start(sa_heap_t *heap);
 
