@@ -148,13 +148,21 @@ static inline void bud_push(bud_heap_t *h, unsigned k, void *p) {
   h->nonempty |= (uint64_t)1 << k;
 }
 
-/* Unlinks free block p of order k, both links checked first. */
+/* Unlinks free block p of order k, both links checked first. A report
+ * names the block whose link is wrong: p's own when it points outside the
+ * heap or is NULL off the head, else the neighbour's back link. */
 BUD_INLINE void bud_remove(bud_heap_t *h, unsigned k, void *p) {
   bud_free_t *b = p, *next = b->next, *prev = b->prev;
-  if (next && SA_UNLIKELY(!bud_link_ok(h, b, next, k) || next->prev != b)) bud_corrupt(h, b);
-  if (prev ? SA_UNLIKELY(!bud_link_ok(h, b, prev, k) || prev->next != b)
-           : SA_UNLIKELY(h->free_list[k] != b))
+  if (next) {
+    if (SA_UNLIKELY(!bud_link_ok(h, b, next, k))) bud_corrupt(h, b);
+    if (SA_UNLIKELY(next->prev != b)) bud_corrupt(h, next);
+  }
+  if (prev) {
+    if (SA_UNLIKELY(!bud_link_ok(h, b, prev, k))) bud_corrupt(h, b);
+    if (SA_UNLIKELY(prev->next != b)) bud_corrupt(h, prev);
+  } else if (SA_UNLIKELY(h->free_list[k] != b)) {
     bud_corrupt(h, b);
+  }
   if (prev) prev->next = next;
   else h->free_list[k] = next;
   if (next) next->prev = prev;

@@ -252,15 +252,24 @@ static inline void ff_bin_push(ff_heap_t *h, ff_block_t *b) {
 
 /* Free block b of chunk c is on bin i's list with intact links: next and
  * prev lie in the heap and point back at b, or b is the bin's head. Reads
- * only what the unlink writes. Returns b's links. */
+ * only what the unlink writes. Returns b's links. A report names the block
+ * (its payload, where its links are) whose link is wrong: b's own when it
+ * points outside the heap or is NULL off the head, else the neighbour's
+ * back link (b's link checked out; a write after free into the neighbour
+ * is what breaks it). */
 FF_INLINE void ff_check_links(ff_heap_t *h, ff_chunk_t *c, ff_block_t *b, unsigned i,
-                                  ff_block_t **next_out, ff_block_t **prev_out) {
+                              ff_block_t **next_out, ff_block_t **prev_out) {
   ff_block_t *next = b->next, *prev = b->prev;
-  if (next && SA_UNLIKELY(!ff_link_ok(h, c, next) || next->prev != b))
+  if (next) {
+    if (SA_UNLIKELY(!ff_link_ok(h, c, next))) ff_corrupt(h, "free list", ff_payload(b));
+    if (SA_UNLIKELY(next->prev != b)) ff_corrupt(h, "free list", ff_payload(next));
+  }
+  if (prev) {
+    if (SA_UNLIKELY(!ff_link_ok(h, c, prev))) ff_corrupt(h, "free list", ff_payload(b));
+    if (SA_UNLIKELY(prev->next != b)) ff_corrupt(h, "free list", ff_payload(prev));
+  } else if (SA_UNLIKELY(h->bins[i] != b)) {
     ff_corrupt(h, "free list", ff_payload(b));
-  if (prev ? SA_UNLIKELY(!ff_link_ok(h, c, prev) || prev->next != b)
-           : SA_UNLIKELY(h->bins[i] != b))
-    ff_corrupt(h, "free list", ff_payload(b));
+  }
   *next_out = next;
   *prev_out = prev;
 }
@@ -461,17 +470,22 @@ static inline size_t ff_deferred_limit(const ff_heap_t *h) {
  * was found in (ff_allocate checks its header against it). */
 static ff_block_t *ff_search(ff_heap_t *h, size_t need, size_t alignment, char **start,
                              unsigned *bin) {
-  for (int i = ff_bin_first(h, ff_bin_of(need)); i >= 0; i = ff_bin_first(h, (unsigned)i + 1)) {
+  unsigned own = ff_bin_of(need);
+  for (int i = ff_bin_first(h, own); i >= 0; i = ff_bin_first(h, (unsigned)i + 1)) {
     ff_block_t *b = h->bins[i];
     for (;;) {
       if ((*start = ff_fit(h, b, need, alignment)) != NULL) {
         *bin = (unsigned)i;
         return b;
       }
+      /* Only a block of a range bin (need's own) can be too small for a
+       * default-aligned need: anywhere else its header lies. */
+      if (SA_UNLIKELY(alignment <= SA_ALIGNMENT && ((unsigned)i != own || i < FF_SMALL_BINS)))
+        ff_corrupt(h, "block header", b);
       ff_block_t *next = b->next;
       if (next == NULL) break;
-      if (SA_UNLIKELY(!ff_link_ok(h, h->chunks, next) || next->prev != b))
-        ff_corrupt(h, "free list", ff_payload(b));
+      if (SA_UNLIKELY(!ff_link_ok(h, h->chunks, next))) ff_corrupt(h, "free list", ff_payload(b));
+      if (SA_UNLIKELY(next->prev != b)) ff_corrupt(h, "free list", ff_payload(next));
       b = next;
     }
   }
