@@ -76,10 +76,14 @@ static void *heap_malloc_slow(sa_heap_t *heap, size_t size) {
   return sa_large_malloc(heap, size, SA_ALIGNMENT, NULL);
 }
 
+/* segment_cache.c: ptr is a freed large object the segment cache holds. */
+__attribute__((visibility("hidden"))) int sa_segment_cache_holds(sa_heap_t *heap, const void *ptr);
+
 /* The owner segment of ptr, or a report and abort(). */
 static sa_segment_t *heap_owner(sa_heap_t *heap, const void *ptr, sa_op_t op) {
   sa_segment_t *seg = sa_pagemap_get(ptr);
-  if (SA_UNLIKELY(seg == NULL || seg->heap != heap)) sa_fatal_block(heap, op, SA_FAULT_FOREIGN, ptr);
+  if (SA_UNLIKELY(seg == NULL || seg->heap != heap))
+    sa_fatal_block(heap, op, sa_segment_cache_holds(heap, ptr) ? SA_FAULT_FREED : SA_FAULT_FOREIGN, ptr);
   return seg;
 }
 

@@ -37,12 +37,16 @@
 #define RESERVE_MAX ((size_t)4 * 1024 * 1024)
 #define SHRINK_FLOOR ((size_t)16 * 1024 * 1024)
 
-/* A released span, the link written into its own first bytes. */
+/* A released span, the link written into its own first bytes (the segment
+ * header's, never the user bytes of a large object: a write after free
+ * there leaves the list intact). */
 typedef struct sa_span {
   struct sa_span *next;
   size_t size;
   uint64_t released_ms; /* CLOCK_MONOTONIC_COARSE */
+  const void *user;     /* a large object's user pointer, else NULL (sa_segment_cache_holds) */
 } sa_span_t;
+_Static_assert(sizeof(sa_span_t) <= SA_SEGMENT_HEADER_SIZE, "a span's link fits its segment header");
 
 /* vDSO: no system call, no allocation. */
 static uint64_t now_ms(void) {
@@ -270,11 +274,13 @@ void sa_segment_release(sa_heap_t *heap, sa_segment_t *seg) {
     sa_segment_unmap(heap, seg);
     return;
   }
+  const void *user = seg->kind == SA_SEGMENT_LARGE ? seg->user : NULL;
   sa_segment_unregister(heap, seg);
   sa_segment_cache_t *sc = &heap->segment_cache;
   sa_span_t *s = (sa_span_t *)seg;
   s->size = size;
   s->released_ms = now_ms();
+  s->user = user;
   pthread_mutex_lock(&heap->segment_lock);
   s->next = sc->released[span_list(size)];
   sc->released[span_list(size)] = s;
@@ -294,6 +300,26 @@ size_t sa_segment_cache_purge(sa_heap_t *heap) {
   sc->reserve = sc->reserve_end = NULL;
   pthread_mutex_unlock(&heap->segment_lock);
   return bytes;
+}
+
+/* The error path of a pointer the page map does not know (heap.c's owner
+ * check): 1 if ptr is the user pointer of a freed large object whose span
+ * the cache still holds (a double free, or realloc / malloc_usable_size of
+ * a freed pointer), else 0. Spans the cache gave back to the OS, or large
+ * objects it never kept (above SA_SEGMENT_CACHE_BIG_MAX, or
+ * segment_cache_bytes:0), are not memory of the heap any more. */
+__attribute__((visibility("hidden"), cold)) int sa_segment_cache_holds(sa_heap_t *heap,
+                                                                       const void *ptr) {
+  int found = 0;
+  pthread_mutex_lock(&heap->segment_lock);
+  for (size_t i = 0; i <= BIG_LIST && !found; i++)
+    for (sa_span_t *s = heap->segment_cache.released[i]; s; s = s->next)
+      if (s->user == ptr) {
+        found = 1;
+        break;
+      }
+  pthread_mutex_unlock(&heap->segment_lock);
+  return found;
 }
 
 /* ---- check ------------------------------------------------------------------- */
