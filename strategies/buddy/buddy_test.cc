@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <random>
@@ -545,5 +547,179 @@ TEST_F(BuddyDeathTest, PointersNotAtABlockStartAreInvalid) {
                "stratalloc: invalid realloc of 0x[0-9a-f]+ \\(buddy\\)");
   sa_free(h, p);
 }
+
+// ---- free-list integrity and large blocks: exact messages -----------------
+
+std::string Hex(const void* p) {
+  char buf[32];
+  snprintf(buf, sizeof buf, "0x%lx", static_cast<unsigned long>(reinterpret_cast<uintptr_t>(p)));
+  return buf;
+}
+
+// "fast" (fork, no exec): the child sees the parent's heap at the same
+// addresses, which the expected messages name.
+class BuddyForkDeathTest : public BuddyTest {
+ protected:
+  void SetUp() override {
+    GTEST_FLAG_SET(death_test_style, "fast");
+    BuddyTest::SetUp();
+  }
+};
+
+// A write after free over a free block's links (its first 16 bytes): the
+// next unlink of it (a merge with its buddy, a malloc that pops it) or of
+// its list neighbour reports it, naming the block written into, before a
+// single write through the links.
+TEST_F(BuddyForkDeathTest, WriteAfterFreeOverTheLinksIsACorruptedFreeList) {
+  for (uint64_t garbage : {uint64_t{0}, uint64_t{0x4141414141414141}, ~uint64_t{0},
+                           uint64_t{0x7f0000000040}}) {
+    SCOPED_TRACE(garbage);
+    sa_heap_t* h = Create();
+    char* v[8];
+    for (char*& p : v) p = static_cast<char*>(sa_malloc(h, 64));
+    // Buddies pair up as (v0,v1) (v2,v3) ... when they split one block.
+    ASSERT_EQ(Addr(v[2]) ^ Addr(v[3]), 64u);
+    ASSERT_EQ(Addr(v[4]) ^ Addr(v[5]), 64u);
+    sa_free(h, v[0]);
+    sa_free(h, v[2]);
+    sa_free(h, v[4]);  // order 6 list: v4 -> v2 -> v0 (-> ...)
+    uint64_t two[2] = {garbage, garbage};
+    memcpy(v[2], two, sizeof two);
+    const std::string at = "stratalloc: corrupted free list at ";
+    // free(v3) merges it with its buddy v2, which comes off its list.
+    EXPECT_DEATH(sa_free(h, v[3]), at + Hex(v[2]) + " \\(buddy\\), found by the free of " +
+                                       Hex(v[3]));
+    // free(v5) merges with v4 (the head), whose successor v2 lost its prev.
+    EXPECT_DEATH(sa_free(h, v[5]), at + Hex(v[2]) + " \\(buddy\\), found by the free of " +
+                                       Hex(v[5]));
+    // malloc(64) pops v4, the same.
+    EXPECT_DEATH(sa_malloc(h, 64), at + Hex(v[2]) + " \\(buddy\\)");
+    memcpy(v[4], two, sizeof two);  // now the head itself
+    if (garbage != 0) {
+      EXPECT_DEATH(sa_malloc(h, 64), at + Hex(v[4]) + " \\(buddy\\)");
+    } else {  // a head with no neighbours: the rest of its list is lost, nothing written
+      EXPECT_EQ(sa_malloc(h, 64), v[4]);
+    }
+    sa_heap_destroy(h);
+    heaps_.pop_back();
+  }
+}
+
+TEST_F(BuddyForkDeathTest, LargeBlocksDoubleFreeAndInterior) {
+  sa_heap_t* h = Create();
+  char* big = static_cast<char*>(sa_malloc(h, 300 * kKiB));
+  char* live = static_cast<char*>(sa_malloc(h, 300 * kKiB));
+  memset(big, 1, 300 * kKiB);
+  sa_free(h, big);
+  EXPECT_DEATH(sa_free(h, big), "stratalloc: double free of " + Hex(big) + " \\(buddy\\)");
+  EXPECT_DEATH(sa_realloc(h, big, 10),
+               "stratalloc: realloc of freed pointer " + Hex(big) + " \\(buddy\\)");
+  EXPECT_DEATH(sa_usable_size(h, big),
+               "stratalloc: malloc_usable_size of freed pointer " + Hex(big) + " \\(buddy\\)");
+  EXPECT_DEATH(sa_free(h, live + 16), "stratalloc: invalid free of " + Hex(live + 16) +
+                                          " \\(buddy\\): not the start of a block");
+  sa_free(h, live);
+}
+
+TEST_F(BuddyForkDeathTest, BadPointersNameTheirFault) {
+  sa_heap_t* h = Create();
+  char* p = static_cast<char*>(sa_malloc(h, 48));
+  char* q = static_cast<char*>(sa_malloc(h, 5000));
+  sa_free(h, p);
+  EXPECT_DEATH(sa_free(h, p), "stratalloc: double free of " + Hex(p) + " \\(buddy\\)");
+  EXPECT_DEATH(sa_realloc(h, p, 100),
+               "stratalloc: realloc of freed pointer " + Hex(p) + " \\(buddy\\)");
+  EXPECT_DEATH(sa_usable_size(h, p),
+               "stratalloc: malloc_usable_size of freed pointer " + Hex(p) + " \\(buddy\\)");
+  for (size_t off : {16, 32, 4096})
+    EXPECT_DEATH(sa_free(h, q + off), "stratalloc: invalid free of " + Hex(q + off) +
+                                          " \\(buddy\\): not the start of a block");
+  EXPECT_DEATH(sa_usable_size(h, q + 16), "stratalloc: invalid malloc_usable_size of " +
+                                              Hex(q + 16) + " \\(buddy\\): not the start");
+  // Past the end of the arena's blocks in use: the untouched end.
+  const uintptr_t arena = Addr(q) & ~(kMiB - 1);
+  void* untouched = reinterpret_cast<void*>(arena + kMiB - 128 * kKiB);
+  EXPECT_DEATH(sa_free(h, untouched), "stratalloc: invalid free of " + Hex(untouched) +
+                                          " \\(buddy\\): not the start of a block");
+  sa_free(h, q);
+}
+
+// heap_extension_size sets the arena (a power of two, at most 1 GiB): at
+// the ends of its range, and the 1g of the issue, malloc works, and an
+// arena costs the pages its blocks use (the page map's 8 bytes per page
+// aside), not its meta bytes and links written all over it.
+size_t ResidentBytes() {
+  FILE* f = fopen("/proc/self/statm", "r");
+  if (f == nullptr) return 0;
+  unsigned long size = 0, resident = 0;
+  if (fscanf(f, "%lu %lu", &size, &resident) != 2) resident = 0;
+  fclose(f);
+  return resident * static_cast<size_t>(sysconf(_SC_PAGESIZE));
+}
+
+TEST_F(BuddyTest, HeapExtensionSizeAtTheEndsOfItsRange) {
+  for (size_t ext : {size_t{64} << 10, size_t{1} << 30, size_t{32} << 30, size_t{1} << 40}) {
+    SCOPED_TRACE(ext);
+    cfg_.heap_extension_size = ext;
+    const size_t before = ResidentBytes();
+    sa_heap_t* h = Create();
+    ASSERT_NE(h, nullptr);
+    void* small = sa_malloc(h, 100);
+    ASSERT_NE(small, nullptr);
+    memset(small, 1, 100);
+    const size_t grown = ResidentBytes() - before;
+    sa_buddy_stats_t s = Stats(h);
+    EXPECT_EQ(s.arena_size, std::max(256 * kKiB, std::min(ext, size_t{1} << 30)));
+    // 2 MiB of page map for a 1 GiB arena, a few pages of blocks.
+    EXPECT_LT(grown, 6 * kMiB) << "resident bytes grew by " << grown;
+    std::vector<void*> v;
+    for (size_t n : {1, 100, 5000, 100000, 128 * 1024})
+      for (int i = 0; i < 20; i++) {
+        void* p = sa_malloc(h, n);
+        ASSERT_NE(p, nullptr);
+        memset(p, 0x33, n);
+        v.push_back(p);
+      }
+    EXPECT_EQ(sa_check(h), 0u);
+    for (void* p : v) sa_free(h, p);
+    sa_free(h, small);
+    EXPECT_EQ(sa_check(h), 0u);
+    sa_heap_destroy(h);
+    heaps_.pop_back();
+  }
+}
+
+// When the OS refuses a mapping of heap_extension_size (here an address-space
+// limit 768 MiB above what the process maps), the heap falls back to what it
+// grants instead of failing every malloc. (Not under a sanitizer, whose
+// shadow mappings an address-space limit breaks.)
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+void MallocUnderAnAddressSpaceLimit(const sa_strategy_t* strategy) {
+  FILE* f = fopen("/proc/self/statm", "r");
+  unsigned long pages = 0;
+  if (f == nullptr || fscanf(f, "%lu", &pages) != 1) _exit(2);
+  fclose(f);
+  struct rlimit lim;
+  lim.rlim_cur = lim.rlim_max = pages * static_cast<rlim_t>(sysconf(_SC_PAGESIZE)) + (768u << 20);
+  if (setrlimit(RLIMIT_AS, &lim) != 0) _exit(2);
+  sa_config_t cfg;
+  sa_config_default(&cfg);
+  cfg.heap_extension_size = size_t{1} << 30;
+  sa_heap_t* h = sa_heap_create(strategy, &cfg);
+  if (h == nullptr) _exit(3);
+  for (int i = 0; i < 1000; i++) {
+    void* p = sa_malloc(h, 100 + 97 * static_cast<size_t>(i));
+    if (p == nullptr) _exit(4);
+    memset(p, 1, 100);
+  }
+  if (sa_check(h) != 0) _exit(5);
+  _exit(0);
+}
+
+TEST(BuddyExtensionFallback, MallocWorksWhenTheOsRefusesTheExtension) {
+  GTEST_FLAG_SET(death_test_style, "fast");
+  EXPECT_EXIT(MallocUnderAnAddressSpaceLimit(&sa_buddy), testing::ExitedWithCode(0), "");
+}
+#endif
 
 }  // namespace

@@ -17,6 +17,8 @@
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <random>
@@ -26,6 +28,7 @@
 
 #include "gtest/gtest.h"
 #include "stratalloc/stratalloc.h"
+#include "stratalloc/strategy.h"
 
 extern "C" const sa_strategy_t sa_first_fit;
 
@@ -840,5 +843,265 @@ TEST_F(FirstFitTest, AlignedRequestsKeepTheChunkTiled) {
   EXPECT_EQ(RunBytes(ChunkOf(heap_, first)), area);
   ExpectConsistent(heap_, "aligned freed");
 }
+
+// ---- error reports: the pointer, the fault and the strategy ---------------
+
+// The address as the reports print it.
+std::string Hex(const void* p) {
+  char buf[32];
+  snprintf(buf, sizeof buf, "0x%lx", static_cast<unsigned long>(reinterpret_cast<uintptr_t>(p)));
+  return buf;
+}
+const void* At(const void* p, ptrdiff_t off) { return static_cast<const char*>(p) + off; }
+
+constexpr const char* kFF = " \\(first_fit\\)";
+std::string Freed(const std::string& op, const void* p) {
+  return "stratalloc: " + op + " " + Hex(p) + kFF;
+}
+std::string Interior(const std::string& op, const void* p) {
+  return "stratalloc: invalid " + op + " of " + Hex(p) + kFF + ": not the start of a block";
+}
+std::string Corrupt(const std::string& what, const void* where, const std::string& op = "",
+                    const void* p = nullptr) {
+  std::string re = "stratalloc: corrupted " + what + " at " + Hex(where) + kFF;
+  if (!op.empty()) re += ", found by the " + op + " of " + Hex(p);
+  return re;
+}
+
+// "fast" (fork, no exec): the child sees the parent's heap at the same
+// addresses, which the expected messages name.
+class FirstFitDeathTest : public FirstFitTest {
+ protected:
+  void SetUp() override {
+    GTEST_FLAG_SET(death_test_style, "fast");
+    FirstFitTest::SetUp();
+  }
+  // Three blocks of 40 usable bytes (48-byte blocks) side by side in a fresh
+  // chunk, then a guard: a[40..48) is b's header, b[32..40) b's footer when
+  // b is free.
+  void Three(char** a, char** b, char** c) {
+    *a = static_cast<char*>(Malloc(40));
+    *b = static_cast<char*>(Malloc(40));
+    *c = static_cast<char*>(Malloc(40));
+    Malloc(40);
+    ASSERT_EQ(*b, *a + 48);
+    ASSERT_EQ(*c, *b + 48);
+  }
+};
+
+TEST_F(FirstFitDeathTest, DoubleFreeNamesThePointer) {
+  Create();
+  char *a, *p, *b;
+  Three(&a, &p, &b);
+  sa_free(heap_, p);
+  EXPECT_DEATH(sa_free(heap_, p), Freed("double free of", p));
+  EXPECT_DEATH(sa_realloc(heap_, p, 100), Freed("realloc of freed pointer", p));
+  EXPECT_DEATH(sa_usable_size(heap_, p), Freed("malloc_usable_size of freed pointer", p));
+}
+
+// A freed block merged into its free neighbour (before or after it) is no
+// block any more: a second free of it is still a double free.
+TEST_F(FirstFitDeathTest, DoubleFreeAfterMergingIsADoubleFree) {
+  Create();
+  char *a, *p, *b;
+  Three(&a, &p, &b);
+  sa_free(heap_, a);
+  sa_free(heap_, p);  // merges into a
+  EXPECT_DEATH(sa_free(heap_, p), Freed("double free of", p));
+  EXPECT_DEATH(sa_realloc(heap_, p, 10), Freed("realloc of freed pointer", p));
+  sa_free(heap_, b);  // a, p and b: one free block starting at a
+  EXPECT_DEATH(sa_free(heap_, b), Freed("double free of", b));
+  EXPECT_DEATH(sa_free(heap_, a), Freed("double free of", a));
+}
+
+TEST_F(FirstFitDeathTest, DoubleFreeInDeferredMode) {
+  cfg_.enable_aggressive_coalescing = 0;
+  Create();
+  char *a, *p, *b;
+  Three(&a, &p, &b);
+  sa_free(heap_, a);
+  sa_free(heap_, p);
+  EXPECT_DEATH(sa_free(heap_, p), Freed("double free of", p));
+  EXPECT_DEATH(sa_usable_size(heap_, a), Freed("malloc_usable_size of freed pointer", a));
+}
+
+TEST_F(FirstFitDeathTest, InteriorPointersAreInvalid) {
+  Create();
+  char* before = static_cast<char*>(Malloc(48));
+  char* p = static_cast<char*>(Malloc(48));
+  char* big = static_cast<char*>(Malloc(5000));
+  Malloc(48);
+  memset(p, 0, 48);
+  memset(big, 0x5a, 5000);
+  EXPECT_DEATH(sa_free(heap_, p + 8), Interior("free", p + 8));  // misaligned
+  EXPECT_DEATH(sa_free(heap_, p + 16), Interior("free", p + 16));
+  EXPECT_DEATH(sa_free(heap_, p + 32), Interior("free", p + 32));
+  EXPECT_DEATH(sa_free(heap_, p - 16), Interior("free", p - 16));  // inside `before`
+  EXPECT_DEATH(sa_free(heap_, big + 4096), Interior("free", big + 4096));
+  EXPECT_DEATH(sa_realloc(heap_, big + 16, 10), Interior("realloc", big + 16));
+  EXPECT_DEATH(sa_usable_size(heap_, p + 16), Interior("malloc_usable_size", p + 16));
+  sa_free(heap_, before);
+  sa_free(heap_, p);
+  sa_free(heap_, big);
+  ExpectConsistent(heap_, "after the bad frees (in children)");
+}
+
+// Above mmap_threshold: common's large objects, whose freed spans the
+// segment cache holds for a while.
+TEST_F(FirstFitDeathTest, LargeBlocksDoubleFreeAndInterior) {
+  Create();
+  char* big = static_cast<char*>(Malloc(300 * 1024));
+  char* live = static_cast<char*>(Malloc(300 * 1024));
+  memset(big, 1, 300 * 1024);
+  sa_free(heap_, big);
+  EXPECT_DEATH(sa_free(heap_, big), Freed("double free of", big));
+  EXPECT_DEATH(sa_realloc(heap_, big, 10), Freed("realloc of freed pointer", big));
+  EXPECT_DEATH(sa_usable_size(heap_, big), Freed("malloc_usable_size of freed pointer", big));
+  EXPECT_DEATH(sa_free(heap_, live + 16), Interior("free", live + 16));
+  EXPECT_DEATH(sa_free(heap_, live + 8192),
+               "stratalloc: invalid free of " + Hex(live + 8192) + kFF);
+  sa_free(heap_, live);
+}
+
+// An overflow out of a used block into its successor's header: the valid
+// pointer on either side is reported as what it is, a damaged header at the
+// successor's address, whoever finds it (free, realloc, usable_size of
+// either, malloc when the successor was free).
+TEST_F(FirstFitDeathTest, OverflowIntoTheNextHeaderIsACorruptedHeader) {
+  for (uint64_t garbage : {uint64_t{0}, uint64_t{0x4141414141414141}, ~uint64_t{0},
+                           uint64_t{0x30}, uint64_t{0x7ffff0}}) {
+    SCOPED_TRACE(garbage);
+    Create();
+    char *a, *b, *c;
+    Three(&a, &b, &c);
+    const void* header = b - 8;
+    memcpy(a + 40, &garbage, 8);  // 8 bytes past a's 40
+    EXPECT_DEATH(sa_free(heap_, a), Corrupt("block header", header, "free", a));
+    EXPECT_DEATH(sa_free(heap_, b), Corrupt("block header", header, "free", b));
+    EXPECT_DEATH(sa_realloc(heap_, b, 10), Corrupt("block header", header, "realloc", b));
+    EXPECT_DEATH(sa_usable_size(heap_, b),
+                 Corrupt("block header", header, "malloc_usable_size", b));
+    sa_free(heap_, c);  // c's own header is intact, and b is no free block to merge with
+    sa_heap_destroy(heap_);
+    heap_ = nullptr;
+  }
+  for (uint64_t garbage : {uint64_t{0}, uint64_t{0x4141414141414141}, ~uint64_t{0}}) {
+    SCOPED_TRACE(garbage);
+    Create();
+    char *a, *b, *c;
+    Three(&a, &b, &c);
+    sa_free(heap_, b);  // a free 48-byte block between two used ones
+    memcpy(a + 40, &garbage, 8);
+    EXPECT_DEATH(sa_malloc(heap_, 40), Corrupt("block header", b - 8));
+    EXPECT_DEATH(sa_free(heap_, a), Corrupt("block header", b - 8, "free", a));
+    sa_heap_destroy(heap_);
+    heap_ = nullptr;
+  }
+}
+
+// A write after free over a free block's footer: the merge that would
+// follow it (the free of its successor) reports it instead.
+TEST_F(FirstFitDeathTest, WriteAfterFreeOverAFooter) {
+  Create();
+  char *a, *b, *c;
+  Three(&a, &b, &c);
+  sa_free(heap_, a);
+  memset(a + 32, 0x41, 8);  // a's footer: the last 8 of its 40 bytes
+  EXPECT_DEATH(sa_free(heap_, b), Corrupt("block footer", a + 32, "free", b));
+}
+
+// A write after free over a free block's links: the next unlink of it or of
+// a neighbour on its list reports it before it writes through them; the
+// report names the block the program wrote into.
+TEST_F(FirstFitDeathTest, WriteAfterFreeOverTheLinksIsACorruptedFreeList) {
+  for (uint64_t garbage : {uint64_t{0}, uint64_t{0x4141414141414141}, ~uint64_t{0},
+                           uint64_t{0x7f0000000008}}) {
+    SCOPED_TRACE(garbage);
+    Create();
+    char* v[7];
+    for (char*& p : v) p = static_cast<char*>(Malloc(40));
+    sa_free(heap_, v[0]);
+    sa_free(heap_, v[2]);
+    sa_free(heap_, v[4]);  // bin of 48-byte blocks: v4 -> v2 -> v0
+    uint64_t two[2] = {garbage, garbage};
+    memcpy(v[2], two, 16);
+    // malloc takes v4 off the head: v4's next is v2, whose prev is garbage.
+    EXPECT_DEATH(sa_malloc(heap_, 40), Corrupt("free list", v[2]));
+    // free(v3) merges v2 and v4 into it: v2 comes off its list.
+    EXPECT_DEATH(sa_free(heap_, v[3]), Corrupt("free list", v[2], "free", v[3]));
+    // realloc(v1) in place takes v2, its free right neighbour.
+    EXPECT_DEATH(sa_realloc(heap_, v[1], 80), Corrupt("free list", v[2], "realloc", v[1]));
+    sa_heap_destroy(heap_);
+    heap_ = nullptr;
+  }
+  // Above 1 KiB a bin spans sizes: malloc walks the list, checking each link.
+  Create();
+  char* w[6];
+  for (char*& p : w) p = static_cast<char*>(Malloc(1500));
+  sa_free(heap_, w[0]);
+  sa_free(heap_, w[2]);
+  sa_free(heap_, w[4]);
+  memset(w[4], 0x41, 16);
+  EXPECT_DEATH(sa_malloc(heap_, 1500), Corrupt("free list", w[4]));
+}
+
+// heap_extension_size at both ends of its range (and the 32g of the issue,
+// which the OS refuses as one mapping): chunks are capped at 1 GiB and
+// halved while the OS refuses them, so malloc works.
+TEST_F(FirstFitTest, HeapExtensionSizeAtTheEndsOfItsRange) {
+  for (size_t ext : {size_t{64} << 10, size_t{32} << 30, size_t{1} << 40}) {
+    SCOPED_TRACE(ext);
+    cfg_.heap_extension_size = ext;
+    Create();
+    std::vector<void*> v;
+    for (size_t n : {1, 100, 5000, 100000, 128 * 1024})
+      for (int i = 0; i < 20; i++) {
+        void* p = Malloc(n);
+        ASSERT_NE(p, nullptr);
+        memset(p, 0x33, n);
+        v.push_back(p);
+      }
+    sa_stats_t st = Stats(heap_);
+    EXPECT_LE(st.mapped_bytes, std::max(ext, size_t{4} << 20) + (size_t{1} << 30));
+    ExpectConsistent(heap_, "filled");
+    for (void* p : v) sa_free(heap_, p);
+    ExpectConsistent(heap_, "emptied");
+    sa_heap_destroy(heap_);
+    heap_ = nullptr;
+  }
+}
+
+// When the OS refuses a mapping of heap_extension_size (here an address-space
+// limit 768 MiB above what the process maps), the heap falls back to what it
+// grants instead of failing every malloc. (Not under a sanitizer, whose
+// shadow mappings an address-space limit breaks.)
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+void MallocUnderAnAddressSpaceLimit(const sa_strategy_t* strategy) {
+  FILE* f = fopen("/proc/self/statm", "r");
+  unsigned long pages = 0;
+  if (f == nullptr || fscanf(f, "%lu", &pages) != 1) _exit(2);
+  fclose(f);
+  struct rlimit lim;
+  lim.rlim_cur = lim.rlim_max = pages * static_cast<rlim_t>(sysconf(_SC_PAGESIZE)) + (768u << 20);
+  if (setrlimit(RLIMIT_AS, &lim) != 0) _exit(2);
+  sa_config_t cfg;
+  sa_config_default(&cfg);
+  cfg.heap_extension_size = size_t{1} << 30;
+  sa_heap_t* h = sa_heap_create(strategy, &cfg);
+  if (h == nullptr) _exit(3);
+  for (int i = 0; i < 1000; i++) {
+    void* p = sa_malloc(h, 100 + 97 * static_cast<size_t>(i));
+    if (p == nullptr) _exit(4);
+    memset(p, 1, 100);
+  }
+  if (sa_check(h) != 0) _exit(5);
+  _exit(0);
+}
+
+TEST(FirstFitExtensionFallback, MallocWorksWhenTheOsRefusesTheExtension) {
+  GTEST_FLAG_SET(death_test_style, "fast");
+  EXPECT_EXIT(MallocUnderAnAddressSpaceLimit(&sa_first_fit), testing::ExitedWithCode(0), "");
+}
+#endif
 
 }  // namespace
