@@ -26,9 +26,9 @@
  * it has none left.
  *
  * Integrity: a free block's links live in memory a program may still
- * write after free. Before an unlink both must be block addresses aligned
- * to the block's size in an arena of this heap (the page map's word when
- * not the same arena) and point back (next->prev == b, prev->next == b or b
+ * write after free. Before an unlink both must be 16-aligned addresses in
+ * an arena of this heap (a table of the heap's arenas, else the page map)
+ * and point back (next->prev == b, prev->next == b or b
  * is the list's head); a block taken from a list must be a free block of
  * that order in the meta bytes. Otherwise "corrupted free list at B", before
  * any write.
@@ -55,6 +55,8 @@
 #define BUD_ORDER_CAP 24       /* largest block: 16 MiB */
 #define BUD_ARENA_ORDER_CAP 30 /* largest arena from heap_extension_size: 1 GiB */
 #define BUD_SEG_ARENA 1 /* segment.strategy_data of an arena */
+#define BUD_ARENA_SLOTS 64
+#define BUD_NO_ARENA UINTPTR_MAX
 
 typedef struct bud_free {
   struct bud_free *next, *prev;
@@ -79,6 +81,11 @@ typedef struct bud_heap {
   bud_free_t *free_list[SA_BUDDY_MAX_ORDERS];
   bud_arena_t *arenas;
   bud_arena_t *fresh_arena; /* the arena with untouched max blocks, or NULL */
+  /* Arenas of this heap by (address >> arena_order) % BUD_ARENA_SLOTS: an
+   * entry is always a mapped arena (or BUD_NO_ARENA, never an arena's
+   * address), so a link into the arena of an entry is readable without
+   * asking the page map (which answers the rest). */
+  uintptr_t arena_slot[BUD_ARENA_SLOTS];
   size_t narenas, empty_arenas;
   sa_heap_counters_t counters;
   uint64_t requested_bytes, block_bytes;
@@ -124,19 +131,24 @@ static inline void bud_lock_for(bud_heap_t *h, sa_op_t op, const void *ptr) {
   h->op_ptr = ptr;
 }
 
-/* x, a link read from free block b of order k, may be read through: aligned
- * to 2^k, past the reserved prefix of b's arena, or of another arena of
- * this heap (the page map says). */
+static inline uintptr_t *bud_slot(bud_heap_t *h, uintptr_t base) {
+  return &h->arena_slot[(base >> h->arena_order) % BUD_ARENA_SLOTS];
+}
+
+/* x, a link read from a free block, may be read through: 16-aligned and in
+ * an arena of this heap (the arena table's, else the page map's word). Its
+ * back link must then point at the block it came from, which nothing in an
+ * arena's prefix (headers, meta bytes) ever does. */
 static int bud_in_heap(const bud_heap_t *h, const void *x) {
   const sa_segment_t *s = sa_segment_of(x);
-  return s != NULL && s->heap == &h->base && s->strategy_data == BUD_SEG_ARENA &&
-         (const void *)s == (const void *)bud_arena_of(h, x) &&
-         (uintptr_t)x - (uintptr_t)s >= h->reserved;
+  return s != NULL && s->heap == &h->base && s->kind == SA_SEGMENT_HEAP &&
+         s->strategy_data == BUD_SEG_ARENA && (const void *)s == (const void *)bud_arena_of(h, x);
 }
-BUD_INLINE int bud_link_ok(const bud_heap_t *h, const void *b, const void *x, unsigned k) {
-  if (SA_UNLIKELY((uintptr_t)x & (((uintptr_t)1 << k) - 1))) return 0;
-  uintptr_t off = (uintptr_t)x - (uintptr_t)bud_arena_of(h, b);
-  return SA_LIKELY(off - h->reserved < h->arena_size - h->reserved) || bud_in_heap(h, x);
+BUD_INLINE int bud_link_ok(const bud_heap_t *h, const void *x) {
+  uintptr_t base = (uintptr_t)bud_arena_of(h, x);
+  if (SA_UNLIKELY((uintptr_t)x & (SA_ALIGNMENT - 1))) return 0;
+  return SA_LIKELY(h->arena_slot[(base >> h->arena_order) % BUD_ARENA_SLOTS] == base) ||
+         bud_in_heap(h, x);
 }
 
 static inline void bud_push(bud_heap_t *h, unsigned k, void *p) {
@@ -154,11 +166,11 @@ static inline void bud_push(bud_heap_t *h, unsigned k, void *p) {
 BUD_INLINE void bud_remove(bud_heap_t *h, unsigned k, void *p) {
   bud_free_t *b = p, *next = b->next, *prev = b->prev;
   if (next) {
-    if (SA_UNLIKELY(!bud_link_ok(h, b, next, k))) bud_corrupt(h, b);
+    if (SA_UNLIKELY(!bud_link_ok(h, next))) bud_corrupt(h, b);
     if (SA_UNLIKELY(next->prev != b)) bud_corrupt(h, next);
   }
   if (prev) {
-    if (SA_UNLIKELY(!bud_link_ok(h, b, prev, k))) bud_corrupt(h, b);
+    if (SA_UNLIKELY(!bud_link_ok(h, prev))) bud_corrupt(h, b);
     if (SA_UNLIKELY(prev->next != b)) bud_corrupt(h, prev);
   } else if (SA_UNLIKELY(h->free_list[k] != b)) {
     bud_corrupt(h, b);
@@ -342,6 +354,7 @@ static bud_arena_t *bud_grow(bud_heap_t *h) {
   if (h->arenas) h->arenas->prev = a;
   h->arenas = a;
   h->narenas++;
+  *bud_slot(h, (uintptr_t)a) = (uintptr_t)a;
   h->empty_arenas++;
   size_t off = h->reserved, top = (size_t)1 << h->max_order;
   while (off & (top - 1)) {
@@ -379,6 +392,7 @@ static void bud_release_arena(bud_heap_t *h, bud_arena_t *a) {
   else h->arenas = a->next;
   if (a->next) a->next->prev = a->prev;
   h->narenas--;
+  if (*bud_slot(h, (uintptr_t)a) == (uintptr_t)a) *bud_slot(h, (uintptr_t)a) = BUD_NO_ARENA;
   sa_segment_unmap(&h->base, &a->segment);
 }
 
@@ -643,6 +657,7 @@ static sa_heap_t *bud_create(const sa_strategy_t *self, const sa_config_t *confi
   bud_heap_t *h = (bud_heap_t *)sa_heap_base_create(self, config, sizeof(bud_heap_t));
   if (h == NULL) return NULL;
   pthread_mutex_init(&h->lock, NULL);
+  for (unsigned i = 0; i < BUD_ARENA_SLOTS; i++) h->arena_slot[i] = BUD_NO_ARENA;
   const sa_config_t *c = &h->base.config;
   h->min_order = bud_ceil_log2(c->min_block_size < 32 ? 32 : c->min_block_size);
   h->max_order = bud_ceil_log2(c->mmap_threshold);

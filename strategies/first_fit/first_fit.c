@@ -71,7 +71,7 @@ typedef struct ff_chunk {
   sa_segment_t segment; /* must be first: the page map points here */
   struct ff_chunk *next, *prev;
   size_t area; /* bytes of blocks between the first block and the epilogue */
-  size_t pad_;
+  size_t slot; /* its entry in the heap's chunk table */
 } ff_chunk_t;
 
 /* The first block sits 8 bytes past the chunk header so payloads are
@@ -82,6 +82,17 @@ typedef struct ff_chunk {
  * 8 bytes per page of a chunk (2 MiB for 1 GiB), written when it is mapped. */
 #define FF_CHUNK_CAP ((size_t)1 << 30)
 #define FF_MIN_EXTENSION ((size_t)64 * 1024) /* heap_extension_size's lower end */
+#define FF_CHUNK_SLOTS 64
+
+/* The chunk table: chunks are mapped aligned to 2^align_order (the power of
+ * two at or above the chunk size, or above heap_extension_size for bigger
+ * ones), and entry ((x >> align_order) % FF_CHUNK_SLOTS) names one chunk of
+ * the heap, base and epilogue, so that a link into a chunk other than the
+ * one at hand is found readable with two loads, not the page map's three
+ * dependent ones (which answer when the entry holds another chunk). */
+typedef struct ff_slot {
+  uintptr_t base, epilogue; /* {0, 0}: empty (no address is below epilogue 0) */
+} ff_slot_t;
 
 typedef struct ff_heap {
   sa_heap_t base;
@@ -95,6 +106,8 @@ typedef struct ff_heap {
   int aggressive;         /* coalesce on every free */
   sa_op_t op;             /* the call holding the lock, and its pointer: for reports */
   const void *op_ptr;
+  unsigned align_order;   /* chunks are aligned to 2^align_order, at most */
+  ff_slot_t slots[FF_CHUNK_SLOTS];
   sa_heap_counters_t counters;
   uint64_t bin_summary;             /* bit w: bin_map[w] != 0 */
   uint64_t bin_map[FF_MAP_WORDS];   /* bit i: bins[i] != NULL */
@@ -179,7 +192,12 @@ FF_INLINE int ff_in_heap(const ff_heap_t *h, const void *x) {
  * then, the page map otherwise). */
 FF_INLINE int ff_link_ok(const ff_heap_t *h, const ff_chunk_t *c, const ff_block_t *x) {
   if (SA_UNLIKELY(((uintptr_t)x & 15) != FF_HEADER)) return 0;
-  return SA_LIKELY(ff_in_chunk(c, x)) || ff_in_heap(h, x);
+  if (SA_LIKELY(ff_in_chunk(c, x))) return 1;
+  uintptr_t a = (uintptr_t)x;
+  const ff_slot_t *s = &h->slots[(a >> h->align_order) % FF_CHUNK_SLOTS];
+  if (SA_LIKELY(s->base == (a & ~(((uintptr_t)1 << h->align_order) - 1)) && a < s->epilogue))
+    return 1;
+  return ff_in_heap(h, x);
 }
 
 /* The chunk of b, a block address known to be in one (a bin head, a block
@@ -576,11 +594,21 @@ static ff_chunk_t *ff_grow(ff_heap_t *h, size_t need, size_t alignment) {
   if (alignment > SA_ALIGNMENT) min += alignment + h->min_block;
   size_t size = min > h->extension ? min : h->extension;
   ff_chunk_t *c;
-  while ((c = (ff_chunk_t *)sa_segment_map(&h->base, size, 0, SA_SEGMENT_HEAP)) == NULL) {
+  for (;;) {
+    unsigned order = 64u - (unsigned)__builtin_clzl(size - 1);
+    if (order > h->align_order) order = h->align_order;
+    c = (ff_chunk_t *)sa_segment_map(&h->base, size, (size_t)1 << order, SA_SEGMENT_HEAP);
+    if (c != NULL) break;
     if (size <= min) return NULL;
     size = size / 2 > min ? size / 2 : min;
   }
-  if (size < h->extension) h->extension = size > FF_MIN_EXTENSION ? size : FF_MIN_EXTENSION;
+  if (size < h->extension) {
+    h->extension = size > FF_MIN_EXTENSION ? size : FF_MIN_EXTENSION;
+    h->align_order = 64u - (unsigned)__builtin_clzl(h->extension - 1);
+  }
+  c->slot = ((uintptr_t)c >> h->align_order) % FF_CHUNK_SLOTS;
+  h->slots[c->slot].base = (uintptr_t)c;
+  h->slots[c->slot].epilogue = (uintptr_t)ff_epilogue(c);
   c->area = c->segment.size - FF_CHUNK_OVERHEAD;
   c->prev = NULL;
   c->next = h->chunks;
@@ -606,6 +634,7 @@ static void ff_maybe_unmap(ff_heap_t *h, ff_chunk_t *c) {
   if (c->prev) c->prev->next = c->next;
   else h->chunks = c->next;
   if (c->next) c->next->prev = c->prev;
+  if (h->slots[c->slot].base == (uintptr_t)c) h->slots[c->slot] = (ff_slot_t){0, 0};
   sa_segment_unmap(&h->base, &c->segment);
 }
 
@@ -894,6 +923,7 @@ static sa_heap_t *ff_create(const sa_strategy_t *self, const sa_config_t *config
   h->aggressive = h->base.config.enable_aggressive_coalescing != 0;
   h->extension = h->base.config.heap_extension_size;
   if (h->extension > FF_CHUNK_CAP) h->extension = FF_CHUNK_CAP;
+  h->align_order = 64u - (unsigned)__builtin_clzl(h->extension - 1);
   return &h->base;
 }
 
