@@ -76,14 +76,15 @@ static void *heap_malloc_slow(sa_heap_t *heap, size_t size) {
   return sa_large_malloc(heap, size, SA_ALIGNMENT, NULL);
 }
 
-/* segment_cache.c: ptr is a freed large object the segment cache holds. */
-__attribute__((visibility("hidden"))) int sa_segment_cache_holds(sa_heap_t *heap, const void *ptr);
+/* large.c: a pointer the page map does not tie to this heap: inside a live
+ * large object, a freed one the segment cache holds, or foreign. */
+__attribute__((visibility("hidden"))) sa_fault_t sa_large_fault(sa_heap_t *heap, const void *ptr);
 
 /* The owner segment of ptr, or a report and abort(). */
 static sa_segment_t *heap_owner(sa_heap_t *heap, const void *ptr, sa_op_t op) {
   sa_segment_t *seg = sa_pagemap_get(ptr);
   if (SA_UNLIKELY(seg == NULL || seg->heap != heap))
-    sa_fatal_block(heap, op, sa_segment_cache_holds(heap, ptr) ? SA_FAULT_FREED : SA_FAULT_FOREIGN, ptr);
+    sa_fatal_block(heap, op, sa_large_fault(heap, ptr), ptr);
   return seg;
 }
 

@@ -100,6 +100,33 @@ void *sa_large_realloc(sa_heap_t *heap, sa_segment_t *seg, void *ptr, size_t siz
   return moved->user;
 }
 
+/* segment_cache.c */
+__attribute__((visibility("hidden"))) int sa_segment_cache_holds(sa_heap_t *heap, const void *ptr);
+
+/* The error path of a pointer the page map does not tie to this heap
+ * (heap.c's owner check): which fault it is.
+ *  - Inside a live large object of this heap, past its first page (the page
+ *    map knows only the page of the user pointer): SA_FAULT_INTERIOR.
+ *  - The user pointer of a freed large object whose span the segment cache
+ *    still holds: SA_FAULT_FREED (a double free, or realloc or
+ *    malloc_usable_size of a freed pointer).
+ *  - Anything else: SA_FAULT_FOREIGN. That includes a freed large object
+ *    the cache gave back to the OS (or never kept: above
+ *    SA_SEGMENT_CACHE_BIG_MAX, segment_cache_bytes:0): its pages may belong
+ *    to anyone by now.
+ * O(segments + cached spans), under segment_lock; never allocates. */
+__attribute__((visibility("hidden"), cold)) sa_fault_t sa_large_fault(sa_heap_t *heap,
+                                                                      const void *ptr) {
+  int inside = 0;
+  pthread_mutex_lock(&heap->segment_lock);
+  for (sa_segment_t *seg = heap->segments; seg && !inside; seg = seg->next)
+    inside = seg->kind == SA_SEGMENT_LARGE && (const char *)ptr >= (const char *)seg &&
+             (const char *)ptr < (const char *)seg + seg->size;
+  pthread_mutex_unlock(&heap->segment_lock);
+  if (inside) return SA_FAULT_INTERIOR;
+  return sa_segment_cache_holds(heap, ptr) ? SA_FAULT_FREED : SA_FAULT_FOREIGN;
+}
+
 void sa_large_walk(sa_heap_t *heap, sa_walker_t visit, void *arg) {
   pthread_mutex_lock(&heap->segment_lock);
   for (sa_segment_t *seg = heap->segments; seg; seg = seg->next)

@@ -302,12 +302,9 @@ size_t sa_segment_cache_purge(sa_heap_t *heap) {
   return bytes;
 }
 
-/* The error path of a pointer the page map does not know (heap.c's owner
- * check): 1 if ptr is the user pointer of a freed large object whose span
- * the cache still holds (a double free, or realloc / malloc_usable_size of
- * a freed pointer), else 0. Spans the cache gave back to the OS, or large
- * objects it never kept (above SA_SEGMENT_CACHE_BIG_MAX, or
- * segment_cache_bytes:0), are not memory of the heap any more. */
+/* The error path of a pointer the page map does not know (large.c's
+ * sa_large_fault): 1 if ptr is the user pointer of a freed large object
+ * whose span the cache still holds, else 0. */
 __attribute__((visibility("hidden"), cold)) int sa_segment_cache_holds(sa_heap_t *heap,
                                                                        const void *ptr) {
   int found = 0;

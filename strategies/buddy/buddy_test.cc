@@ -616,8 +616,9 @@ TEST_F(BuddyForkDeathTest, LargeBlocksDoubleFreeAndInterior) {
                "stratalloc: realloc of freed pointer " + Hex(big) + " \\(buddy\\)");
   EXPECT_DEATH(sa_usable_size(h, big),
                "stratalloc: malloc_usable_size of freed pointer " + Hex(big) + " \\(buddy\\)");
-  EXPECT_DEATH(sa_free(h, live + 16), "stratalloc: invalid free of " + Hex(live + 16) +
-                                          " \\(buddy\\): not the start of a block");
+  for (size_t off : {16, 4096, 8192})
+    EXPECT_DEATH(sa_free(h, live + off), "stratalloc: invalid free of " + Hex(live + off) +
+                                             " \\(buddy\\): not the start of a block");
   sa_free(h, live);
 }
 
