@@ -18,24 +18,8 @@ _INTERPOSABLE = select({
     "//conditions:default": ["@platforms//:incompatible"],
 })
 
-# Cases that fail today for every strategy: large objects (common/large.c).
-# The page map knows only a large object's first page, so a pointer 4096
-# bytes into a live 300 KiB block is reported as "not memory of this heap";
-# a freed large object leaves the page map, so its double free is too.
-_LARGE = ["double_free_300k", "interior_300k_plus4096"]
-
-# kind -> strategy name -> cases that fail today (see README.md).
-KNOWN_FAILURES = {
-    kind: {name: _LARGE for name in [
-        "first_fit",
-        "segregated",
-        "buddy",
-        "thread_cache+first_fit",
-        "thread_cache+segregated",
-        "thread_cache+buddy",
-    ]}
-    for kind in ["api", "libc", "preload"]
-}
+# kind -> strategy name -> cases that fail today (see README.md). None do.
+KNOWN_FAILURES = {kind: {} for kind in ["api", "libc", "preload"]}
 
 def _filter(cases, negative):
     patterns = ":".join(["*.Case/" + c for c in cases])
