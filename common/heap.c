@@ -19,8 +19,12 @@ sa_heap_t *sa_heap_base_create(const sa_strategy_t *strategy, const sa_config_t 
   sa_heap_t *heap = sa_os_map(map_size, 0);
   if (heap == NULL) return NULL;
   heap->strategy = strategy;
-  if (config) heap->config = *config;
-  else sa_config_from_env(&heap->config);
+  if (config) {
+    heap->config = *config;
+    sa_config_check(&heap->config); /* a field out of range: named, its default kept */
+  } else {
+    sa_config_from_env(&heap->config);
+  }
   heap->heap_map_size = map_size;
   heap->small_limit = heap->config.mmap_threshold;
   pthread_mutex_init(&heap->segment_lock, NULL);
@@ -75,10 +79,6 @@ static void *heap_malloc_slow(sa_heap_t *heap, size_t size) {
   }
   return sa_large_malloc(heap, size, SA_ALIGNMENT, NULL);
 }
-
-/* large.c: a pointer the page map does not tie to this heap: inside a live
- * large object, a freed one the segment cache holds, or foreign. */
-__attribute__((visibility("hidden"))) sa_fault_t sa_large_fault(sa_heap_t *heap, const void *ptr);
 
 /* The owner segment of ptr, or a report and abort(). */
 static sa_segment_t *heap_owner(sa_heap_t *heap, const void *ptr, sa_op_t op) {

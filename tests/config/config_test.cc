@@ -231,6 +231,23 @@ TEST(Range, ConfigCheckResetsWhatCodeSetOutOfRange) {
   EXPECT_EQ(c.mmap_threshold, 8192u);
 }
 
+TEST_P(RangeTest, HeapCreationRefusesAnOutOfRangeFieldFromCode) {
+  sa_config_t c;
+  sa_config_default(&c);
+  c.cache_fill_threshold = 0;  // below the minimum 1
+  testing::internal::CaptureStderr();
+  sa_heap_t* h = sa_heap_create(GetParam(), &c);
+  std::string err = testing::internal::GetCapturedStderr();
+  ASSERT_NE(h, nullptr);
+  EXPECT_TRUE(Contains(err, "cache_fill_threshold:0: below the minimum 1")) << err;
+  EXPECT_EQ(sa_heap_config(h)->cache_fill_threshold, 32u);
+  void* p = sa_malloc(h, 100);
+  ASSERT_NE(p, nullptr);
+  sa_free(h, p);
+  EXPECT_EQ(sa_check(h), 0u);
+  sa_heap_destroy(h);
+}
+
 // ---------------------------------------------------------------------------
 // Malformed SA_CONF: each item named with its reason, the rest applied
 // ---------------------------------------------------------------------------
