@@ -102,6 +102,7 @@ typedef struct ff_heap {
   size_t extension;       /* chunk size: heap_extension_size, at most FF_CHUNK_CAP,
                              halved while the OS refuses it */
   size_t empty_chunks;    /* chunks that are one free block, kept mapped */
+  size_t min_area;        /* the smallest chunk's area: a smaller free block empties none */
   size_t deferred_frees;  /* frees not yet coalesced (deferred mode) */
   int aggressive;         /* coalesce on every free */
   sa_op_t op;             /* the call holding the lock, and its pointer: for reports */
@@ -546,7 +547,7 @@ found:;
       ff_corrupt(h, "block header", b);
   }
   ff_check_free_end(h, b, size);
-  if (size >= h->extension - FF_CHUNK_OVERHEAD && h->empty_chunks) {
+  if (size >= h->min_area && h->empty_chunks) {
     ff_chunk_t *e = ff_chunk_of(b);
     if (b == ff_first_block(e) && size == e->area) h->empty_chunks--;
   }
@@ -610,6 +611,7 @@ static ff_chunk_t *ff_grow(ff_heap_t *h, size_t need, size_t alignment) {
   h->slots[c->slot].base = (uintptr_t)c;
   h->slots[c->slot].epilogue = (uintptr_t)ff_epilogue(c);
   c->area = c->segment.size - FF_CHUNK_OVERHEAD;
+  if (c->area < h->min_area) h->min_area = c->area; /* a chunk the OS granted smaller */
   c->prev = NULL;
   c->next = h->chunks;
   if (h->chunks) h->chunks->prev = c;
@@ -923,6 +925,7 @@ static sa_heap_t *ff_create(const sa_strategy_t *self, const sa_config_t *config
   h->aggressive = h->base.config.enable_aggressive_coalescing != 0;
   h->extension = h->base.config.heap_extension_size;
   if (h->extension > FF_CHUNK_CAP) h->extension = FF_CHUNK_CAP;
+  h->min_area = SIZE_MAX;
   h->align_order = 64u - (unsigned)__builtin_clzl(h->extension - 1);
   return &h->base;
 }

@@ -90,6 +90,7 @@ typedef struct tc_walk_ctx {
   void *arg;
   uintptr_t *cached; /* the caller's cached blocks, sorted */
   size_t n;
+  const tc_cache_t *own; /* without the table: its bins are scanned */
 } tc_walk_ctx_t;
 
 static void tc_sort(uintptr_t *a, size_t n) { /* Shell sort: no malloc, no recursion */
@@ -115,7 +116,9 @@ static int tc_sorted_has(const uintptr_t *a, size_t n, uintptr_t v) {
 
 static void tc_walk_visit(void *ptr, size_t size, sa_block_state_t state, void *arg) {
   tc_walk_ctx_t *w = arg;
-  if (state == SA_BLOCK_USED && w->n && tc_sorted_has(w->cached, w->n, (uintptr_t)ptr))
+  if (state == SA_BLOCK_USED &&
+      (w->n ? tc_sorted_has(w->cached, w->n, (uintptr_t)ptr)
+            : w->own != NULL && tc_holds(w->own, ptr, size)))
     state = SA_BLOCK_FREE;
   w->visit(ptr, size, state, w->arg);
 }
@@ -123,7 +126,7 @@ static void tc_walk_visit(void *ptr, size_t size, sa_block_state_t state, void *
 void sa_tc_walk(sa_heap_t *heap, sa_walker_t visit, void *arg) {
   tc_heap_t *h = heap->frontend;
   tc_cache_t *own = tc_cache_peek(h);
-  tc_walk_ctx_t w = {visit, arg, NULL, 0};
+  tc_walk_ctx_t w = {visit, arg, NULL, 0, NULL};
   size_t total = 0, map = 0;
   if (own != NULL)
     for (size_t b = 0; b < TC_NBINS; b++) total += own->bins[b].count;
@@ -137,6 +140,9 @@ void sa_tc_walk(sa_heap_t *heap, sa_walker_t visit, void *arg) {
         w.cached[w.n++] = (uintptr_t)p;
     tc_sort(w.cached, w.n);
   }
+  /* No memory for the sorted table (the address space is full): each used
+   * block is looked for in its bin instead, slower but as exact. */
+  if (w.cached == NULL && total > 0) w.own = own;
   h->backend->walk(heap, tc_walk_visit, &w);
   if (w.cached != NULL) sa_os_unmap(w.cached, map);
 }
