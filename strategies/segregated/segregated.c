@@ -14,7 +14,7 @@
  * costs no cache miss to hand out again (a free list threaded through the
  * slots would chase one cross-core miss per block). free(p) arrives with the slab
  * already found by common (the page map); the slot is
- * (p - start) * magic >> 32, exact for slot starts (see seg_slot), and p is a
+ * (p - start) * magic >> 32, exact for slot starts (see sa_slab_index), and p is a
  * slot start iff slot * size == p - start.
  *
  * Requests above SA_SEGREGATED_SMALL_MAX (possible only when mmap_threshold
@@ -156,13 +156,6 @@ static void seg_table_init(void) {
 }
 
 static inline void seg_table(void) { pthread_once(&seg_table_once, seg_table_init); }
-
-/* The slot index of p in s, or UINT32_MAX if p is not a slot start: the
- * segment carries the slab's geometry for front-ends too (sa_slab_index). */
-static inline uint32_t seg_slot(const seg_slab_t *s, const seg_class_info_t *ci, const void *p) {
-  (void)ci;
-  return sa_slab_index(&s->segment, p);
-}
 
 static inline int seg_live(const seg_slab_t *s, uint32_t idx) {
   return (s->bitmap[idx >> 6] >> (idx & 63)) & 1;
@@ -312,9 +305,9 @@ static void *seg_malloc(sa_heap_t *heap, size_t size) {
 
 /* Validates slot p of s under c's lock (held): a slot start below bump whose
  * bit is set. Reports it as a fault of op and aborts otherwise. */
-static inline uint32_t seg_validate(seg_heap_t *h, seg_class_t *c, seg_slab_t *s,
-                                    const seg_class_info_t *ci, const void *p, sa_op_t op) {
-  uint32_t idx = seg_slot(s, ci, p);
+static inline uint32_t seg_validate(seg_heap_t *h, seg_class_t *c, seg_slab_t *s, const void *p,
+                                    sa_op_t op) {
+  uint32_t idx = sa_slab_index(&s->segment, p); /* the geometry is in the segment header */
   if (SA_UNLIKELY(idx >= s->bump)) seg_fatal(h, c, op, SA_FAULT_INTERIOR, p);
   if (SA_UNLIKELY(!seg_live(s, idx))) seg_fatal(h, c, op, SA_FAULT_FREED, p);
   return idx;
@@ -323,7 +316,7 @@ static inline uint32_t seg_validate(seg_heap_t *h, seg_class_t *c, seg_slab_t *s
 /* Gives slot p of slab s back, c (its class) locked. */
 static inline void seg_put(seg_heap_t *h, seg_class_t *c, seg_slab_t *s, void *p) {
   const seg_class_info_t *ci = &seg_info[s->cls];
-  uint32_t idx = seg_validate(h, c, s, ci, p, SA_OP_FREE);
+  uint32_t idx = seg_validate(h, c, s, p, SA_OP_FREE);
   s->bitmap[idx >> 6] &= ~((uint64_t)1 << (idx & 63));
   if ((idx >> 6) < s->hint) s->hint = idx >> 6;
   sa_counters_on_free(&c->counters, ci->size);
@@ -410,7 +403,7 @@ static size_t seg_usable_size(sa_heap_t *heap, sa_segment_t *seg, const void *p,
   seg_class_t *c = &h->classes[s->cls];
   const seg_class_info_t *ci = &seg_info[s->cls];
   pthread_mutex_lock(&c->lock);
-  seg_validate(h, c, s, ci, p, op);
+  seg_validate(h, c, s, p, op);
   pthread_mutex_unlock(&c->lock);
   return ci->size;
 }
@@ -536,7 +529,7 @@ static void *seg_realloc(sa_heap_t *heap, sa_segment_t *seg, void *p, size_t siz
     seg_slab_t *s = (seg_slab_t *)seg;
     seg_class_t *c = &h->classes[s->cls];
     pthread_mutex_lock(&c->lock);
-    seg_validate(h, c, s, &seg_info[s->cls], p, SA_OP_REALLOC);
+    seg_validate(h, c, s, p, SA_OP_REALLOC);
     pthread_mutex_unlock(&c->lock);
     old = seg_info[s->cls].size;
     if (size <= SEG_SMALL_MAX && seg_size_class(size) == s->cls) return p;

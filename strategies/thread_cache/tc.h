@@ -215,8 +215,12 @@ static inline int tc_tagged(const tc_cache_t *c, const void *p) {
 static inline uint64_t tc_link(const tc_cache_t *c, const void *p, const void *next) {
   return (uintptr_t)next ^ ((uintptr_t)p >> 12) ^ c->link_key;
 }
+/* The next of cached block p whose first word is link. */
+static inline void *tc_unlink_word(const tc_cache_t *c, const void *p, uint64_t link) {
+  return (void *)(uintptr_t)(link ^ ((uintptr_t)p >> 12) ^ c->link_key);
+}
 static inline void *tc_next(const tc_cache_t *c, const void *p) {
-  return (void *)(uintptr_t)(*(const uint64_t *)p ^ ((uintptr_t)p >> 12) ^ c->link_key);
+  return tc_unlink_word(c, p, *(const uint64_t *)p);
 }
 /* A decoded next that may become a head: NULL, or 16-aligned in a segment
  * of this heap (so that reading it cannot fault). */
@@ -235,14 +239,32 @@ static inline int tc_plausible_after(const tc_cache_t *c, const void *p, const v
   return tc_plausible(c, next);
 }
 
-/* Takes the head of bin b (not empty) for the user. */
-static inline void *tc_pop(tc_cache_t *c, tc_bin_t *b) {
+/* Unlinks the head of bin b (not empty), checked: its mark intact and its
+ * link plausible, else reported. *u: its usable size. For pop and flush. */
+static inline void *tc_bin_take(tc_cache_t *c, tc_bin_t *b, uint64_t *u) {
   void *p = b->head;
-  uint64_t u = *tc_mark_word(p) ^ c->key ^ (uintptr_t)p; /* the usable size if intact and cached */
+  uint64_t x = *tc_mark_word(p) ^ c->key ^ (uintptr_t)p; /* the usable size if intact and cached */
   void *next = tc_next(c, p);
-  if (SA_UNLIKELY((u >> 16) || !tc_plausible_after(c, p, next))) tc_corrupt(c, p);
+  if (SA_UNLIKELY((x >> 16) || !tc_plausible_after(c, p, next))) tc_corrupt(c, p);
   b->head = next;
   b->count--;
+  *u = x;
+  return p;
+}
+
+/* Links block p of usable size u at the head of bin b, marked cached. For
+ * push and fill (which count it differently). */
+static inline void tc_bin_put(tc_cache_t *c, tc_bin_t *b, void *p, size_t u) {
+  *(uint64_t *)p = tc_link(c, p, b->head);
+  *tc_mark_word(p) = tc_mark(c, p, u);
+  b->head = p;
+  b->count++;
+}
+
+/* Takes the head of bin b (not empty) for the user. */
+static inline void *tc_pop(tc_cache_t *c, tc_bin_t *b) {
+  uint64_t u;
+  void *p = tc_bin_take(c, b, &u);
   *tc_mark_word(p) = 0; /* no mark in a live block */
   tc_count_pop(c, u);
   return p;
@@ -251,12 +273,10 @@ static inline void *tc_pop(tc_cache_t *c, tc_bin_t *b) {
 /* Puts block p of usable size u (16 <= u <= TC_MAX_CACHED) into bin b. The
  * caller has ruled out a double free (tc_tagged). */
 static inline void tc_push(tc_cache_t *c, tc_bin_t *b, void *p, size_t u) {
-  *(uint64_t *)p = tc_link(c, p, b->head);
-  *tc_mark_word(p) = tc_mark(c, p, u);
-  b->head = p;
+  tc_bin_put(c, b, p, u);
   TC_ADD(c->n.pushes, 1);
   TC_ADD(c->n.push_bytes, u);
-  if (SA_UNLIKELY(++b->count > b->limit)) tc_flush(c, b);
+  if (SA_UNLIKELY(b->count > b->limit)) tc_flush(c, b);
 }
 
 /* ---- the vtable (thread_cache.c, tc_stats.c, tc_thread.c): exported, the

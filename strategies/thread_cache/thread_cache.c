@@ -149,11 +149,7 @@ static void *tc_refill(tc_heap_t *h, tc_cache_t *c, size_t req) {
         back[nback++] = p;
         continue;
       }
-      tc_bin_t *bin = &c->bins[b];
-      *(uint64_t *)p = tc_link(c, p, bin->head);
-      *tc_mark_word(p) = tc_mark(c, p, u);
-      bin->head = p;
-      bin->count++;
+      tc_bin_put(c, &c->bins[b], p, u);
     }
     TC_ADD(c->n.fills, got);
     TC_ADD(c->n.fill_bytes, got_bytes);
@@ -188,12 +184,8 @@ void tc_flush(tc_cache_t *c, tc_bin_t *b) {
     size_t n = 0;
     uint64_t bytes = 0;
     while (b->count > keep && n < TC_BATCH) {
-      void *p = b->head;
-      uint64_t u = *tc_mark_word(p) ^ c->key ^ (uintptr_t)p;
-      void *next = tc_next(c, p);
-      if (SA_UNLIKELY((u >> 16) || !tc_plausible_after(c, p, next))) tc_corrupt(c, p);
-      b->head = next;
-      b->count--;
+      uint64_t u;
+      void *p = tc_bin_take(c, b, &u);
       *tc_mark_word(p) ^= TC_FLUSHED;
       bytes += u;
       batch[n++] = p;
@@ -222,8 +214,7 @@ int tc_holds(const tc_cache_t *c, const void *p, size_t u) {
   void *q = __atomic_load_n((void *const *)&b->head, __ATOMIC_RELAXED);
   for (uint32_t n = 0; q != NULL && n <= b->limit && tc_plausible(c, q); n++) {
     if (q == p) return 1;
-    q = (void *)(uintptr_t)(__atomic_load_n((const uint64_t *)q, __ATOMIC_RELAXED) ^
-                            ((uintptr_t)q >> 12) ^ c->link_key);
+    q = tc_unlink_word(c, q, __atomic_load_n((const uint64_t *)q, __ATOMIC_RELAXED));
   }
   return 0;
 }
