@@ -695,37 +695,4 @@ TEST_F(BuddyTest, HeapExtensionSizeAtTheEndsOfItsRange) {
   }
 }
 
-// When the OS refuses a mapping of heap_extension_size (here an address-space
-// limit 768 MiB above what the process maps), the heap falls back to what it
-// grants instead of failing every malloc. (Not under a sanitizer, whose
-// shadow mappings an address-space limit breaks.)
-#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
-void MallocUnderAnAddressSpaceLimit(const sa_strategy_t* strategy) {
-  FILE* f = fopen("/proc/self/statm", "r");
-  unsigned long pages = 0;
-  if (f == nullptr || fscanf(f, "%lu", &pages) != 1) _exit(2);
-  fclose(f);
-  struct rlimit lim;
-  lim.rlim_cur = lim.rlim_max = pages * static_cast<rlim_t>(sysconf(_SC_PAGESIZE)) + (768u << 20);
-  if (setrlimit(RLIMIT_AS, &lim) != 0) _exit(2);
-  sa_config_t cfg;
-  sa_config_default(&cfg);
-  cfg.heap_extension_size = size_t{1} << 30;
-  sa_heap_t* h = sa_heap_create(strategy, &cfg);
-  if (h == nullptr) _exit(3);
-  for (int i = 0; i < 1000; i++) {
-    void* p = sa_malloc(h, 100 + 97 * static_cast<size_t>(i));
-    if (p == nullptr) _exit(4);
-    memset(p, 1, 100);
-  }
-  if (sa_check(h) != 0) _exit(5);
-  _exit(0);
-}
-
-TEST(BuddyExtensionFallback, MallocWorksWhenTheOsRefusesTheExtension) {
-  GTEST_FLAG_SET(death_test_style, "fast");
-  EXPECT_EXIT(MallocUnderAnAddressSpaceLimit(&sa_buddy), testing::ExitedWithCode(0), "");
-}
-#endif
-
 }  // namespace

@@ -192,6 +192,33 @@ TEST_P(PressureTest, SixtyFourKilobyteBlocksUntilEnomem) {
 
 TEST_P(PressureTest, HundredByteBlocksUntilEnomem) { RunInChild(100, 32 * kMiB, 2000000); }
 
+// When the OS refuses a mapping of heap_extension_size (here 1 GiB, under
+// an address-space limit 768 MiB above what the process maps), the heap
+// falls back to what it grants instead of failing every malloc.
+void MallocUnderAnAddressSpaceLimit(const sa_strategy_t* strategy) {
+  struct rlimit lim;
+  lim.rlim_cur = lim.rlim_max = VmSizeBytes() + (768u << 20);
+  if (setrlimit(RLIMIT_AS, &lim) != 0) _exit(2);
+  sa_config_t cfg;
+  sa_config_default(&cfg);
+  cfg.heap_extension_size = size_t{1} << 30;
+  sa_heap_t* h = sa_heap_create(strategy, &cfg);
+  if (h == nullptr) _exit(3);
+  for (int i = 0; i < 1000; i++) {
+    void* p = sa_malloc(h, 100 + 97 * static_cast<size_t>(i));
+    if (p == nullptr) _exit(4);
+    memset(p, 1, 100);
+  }
+  if (sa_check(h) != 0) _exit(5);
+  _exit(0);
+}
+
+TEST_P(PressureTest, MallocWorksWhenTheOsRefusesTheExtension) {
+  if (SA_TEST_SANITIZED) GTEST_SKIP() << "RLIMIT_AS breaks the sanitizer runtime";
+  GTEST_FLAG_SET(death_test_style, "fast");
+  EXPECT_EXIT(MallocUnderAnAddressSpaceLimit(GetParam()), testing::ExitedWithCode(0), "");
+}
+
 INSTANTIATE_TEST_SUITE_P(Registry, PressureTest,
                          testing::ValuesIn(sa_registry, sa_registry + sa_registry_count()),
                          ParamName);
