@@ -92,7 +92,7 @@ def sa_strategy(name, srcs, hdrs = [], deps = [], **kwargs):
     )
     _override_targets(STRATEGY_INFO[name], ":" + name, "malloc")
 
-def sa_front_end(name, srcs, hdrs = [], vtable_macro = None, override_defines = []):
+def sa_front_end(name, srcs, hdrs = [], deps = [], vtable_macro = None, override_defines = []):
     """A front-end over every back-end: one strategy per back-end.
 
     Targets: :<name>_core (cc_library, the front-end's code), and per back-end
@@ -102,6 +102,7 @@ def sa_front_end(name, srcs, hdrs = [], vtable_macro = None, override_defines = 
     Args:
       name: the front-end's name (a FRONTENDS entry, its folder).
       srcs, hdrs: its sources.
+      deps: libraries its code uses besides //common.
       vtable_macro: a macro of hdrs[0] expanding to the vtable initializer,
         called as MACRO("<name>+B", &sa_B).
       override_defines: extra defines for its libc override (its fast path).
@@ -111,7 +112,7 @@ def sa_front_end(name, srcs, hdrs = [], vtable_macro = None, override_defines = 
         srcs = srcs,
         hdrs = hdrs,
         copts = ["-ftls-model=initial-exec"],
-        deps = ["//common"],
+        deps = deps + ["//common"],
         visibility = ["//visibility:public"],
     )
     for entry in STRATEGY_INFO.values():

@@ -29,8 +29,9 @@
 #include <string.h>
 
 #include "stratalloc/strategy.h"
+#include "strategies/size_class/size_class.h"
 
-#define SEG_NCLASSES 48
+#define SEG_NCLASSES SA_SC_COUNT
 #define SEG_SMALL_MAX SA_SEGREGATED_SMALL_MAX
 #define SEG_PAGE ((size_t)4096)          /* layout unit; real pages may be larger */
 #define SEG_SLAB_MIN ((size_t)64 * 1024) /* smallest slab */
@@ -104,18 +105,11 @@ typedef struct seg_heap {
 /* Size classes                                                             */
 /* ======================================================================== */
 
-/* 16, 32, ..., 128; then for each power of two 2^k (k >= 7) the four sizes
- * 5, 6, 7, 8 times 2^(k-2) up to 2^17. */
-static inline size_t seg_class_size(size_t cls) {
-  return cls < 8 ? (cls + 1) * 16 : (size_t)(5 + (cls - 8) % 4) << ((cls - 8) / 4 + 5);
-}
-
-/* 1 <= size <= SEG_SMALL_MAX. O(1): a shift, or a count of leading zeros. */
-static inline size_t seg_size_class(size_t size) {
-  if (size <= 128) return (size - 1) >> 4;
-  unsigned lg = 63u - (unsigned)__builtin_clzl(size - 1); /* 2^lg < size <= 2^(lg+1) */
-  return 8 + (lg - 7) * 4 + ((size - 1) >> (lg - 2)) - 4;
-}
+/* The classes are sa_sc_ (strategies/size_class): class c holds blocks of
+ * sa_sc_size(c) bytes. */
+static inline size_t seg_class_size(size_t cls) { return sa_sc_size(cls); }
+/* 1 <= size <= SEG_SMALL_MAX. */
+static inline size_t seg_size_class(size_t size) { return sa_sc_ceil(size); }
 
 static inline size_t seg_bitmap_bytes(size_t slots) { return (slots + 63) / 64 * 8; }
 
@@ -746,7 +740,7 @@ const sa_strategy_t sa_segregated = {
 /* Public extras (segregated.h)                                             */
 /* ======================================================================== */
 
-_Static_assert(SEG_NCLASSES == 8 + 4 * 10, "classes: 8 fine steps, 4 per power of two to 2^17");
+_Static_assert(SA_SC_MAX == SEG_SMALL_MAX, "the last class is the largest small size");
 
 size_t sa_segregated_class_count(void) { return SEG_NCLASSES; }
 

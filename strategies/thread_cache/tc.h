@@ -34,34 +34,23 @@
 #include <stdint.h>
 
 #include "stratalloc/strategy.h"
+#include "strategies/size_class/size_class.h"
 
 #pragma GCC visibility push(hidden)
 
-/* Bins: by usable size, 16..128 every 16 bytes, then 4 per power of two up
- * to TC_MAX_CACHED (segregated's classes, so over it a bin is a slab class). */
-#define TC_NBINS 40
+/* Bins: one per size class (strategies/size_class) up to TC_MAX_CACHED, so
+ * over segregated a bin is a slab class. */
 #define TC_MAX_CACHED ((size_t)32 * 1024) /* larger blocks bypass the cache */
+#define TC_NBINS (SA_SC_POW2_CLASS(15) + 1) /* TC_MAX_CACHED is 2^15 */
 #define TC_SMALL_MAX ((size_t)1024)       /* malloc's table covers 0..this */
 #define TC_SMALL_SLOTS (TC_SMALL_MAX / 16 + 1)
 #define TC_MAX_HEAPS 256                  /* tc heaps alive at once (slots) */
 
-static inline size_t tc_bin_size(size_t b) {
-  return b < 8 ? (b + 1) * 16 : (size_t)(5 + (b - 8) % 4) << ((b - 8) / 4 + 5);
-}
-
+static inline size_t tc_bin_size(size_t b) { return sa_sc_size(b); }
 /* The smallest bin whose size is >= n, 1 <= n <= TC_MAX_CACHED. */
-static inline size_t tc_bin_ceil(size_t n) {
-  if (n <= 128) return (n - 1) >> 4;
-  unsigned lg = 63u - (unsigned)__builtin_clzl(n - 1);
-  return 8 + (lg - 7) * 4 + ((n - 1) >> (lg - 2)) - 4;
-}
-
+static inline size_t tc_bin_ceil(size_t n) { return sa_sc_ceil(n); }
 /* The largest bin whose size is <= u, 16 <= u <= TC_MAX_CACHED. */
-static inline size_t tc_bin_floor(size_t u) {
-  size_t b = tc_bin_ceil(u);
-  return tc_bin_size(b) == u ? b : b - 1;
-}
-
+static inline size_t tc_bin_floor(size_t u) { return sa_sc_floor(u); }
 
 /* A bin holds at most `limit` blocks: cache_flush_threshold, or fewer for
  * large blocks so that no bin holds more than TC_BIN_BYTES (a thread's
