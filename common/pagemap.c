@@ -12,39 +12,32 @@
 #define PM_ADDR_BITS 48
 
 typedef sa_pagemap_leaf_t pm_leaf_t;
-typedef sa_pagemap_mid_t pm_mid_t;
 
-/* 32 KiB of BSS, untouched pages free. Read by sa_segment_of (strategy.h). */
-pm_mid_t *sa_pagemap_root[PM_FANOUT];
+/* 2 MiB of BSS, untouched pages free (a read of one maps the zero page). A
+ * leaf is 2 MiB of address space reserved on first use, of which only the
+ * pages that hold registered slots become resident (4 KiB per 2 MiB of
+ * registered memory). Read by sa_segment_of (strategy.h). */
+pm_leaf_t *sa_pagemap_root[PM_FANOUT];
 #define pm_root sa_pagemap_root
 static pthread_mutex_t pm_grow_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static inline void pm_split(uintptr_t addr, size_t *i0, size_t *i1, size_t *i2) {
+static inline void pm_split(uintptr_t addr, size_t *i0, size_t *i1) {
   uintptr_t page = addr >> PM_PAGE_SHIFT;
-  *i2 = page & (PM_FANOUT - 1);
-  *i1 = (page >> PM_BITS) & (PM_FANOUT - 1);
-  *i0 = (page >> (2 * PM_BITS)) & (PM_FANOUT - 1);
+  *i1 = page & (PM_FANOUT - 1);
+  *i0 = (page >> PM_BITS) & (PM_FANOUT - 1);
 }
 
-/* Returns the leaf for addr, mapping missing nodes; NULL on ENOMEM. */
+/* Returns the leaf for addr, mapping it if missing; NULL on ENOMEM. */
 static pm_leaf_t *pm_leaf_for(uintptr_t a) {
-  size_t i0, i1, i2;
-  pm_split(a, &i0, &i1, &i2);
-  pm_mid_t *mid = __atomic_load_n(&pm_root[i0], __ATOMIC_ACQUIRE);
-  pm_leaf_t *leaf = mid ? __atomic_load_n(&mid->leaf[i1], __ATOMIC_ACQUIRE) : NULL;
+  size_t i0, i1;
+  pm_split(a, &i0, &i1);
+  pm_leaf_t *leaf = __atomic_load_n(&pm_root[i0], __ATOMIC_ACQUIRE);
   if (leaf) return leaf;
   pthread_mutex_lock(&pm_grow_lock);
-  mid = pm_root[i0];
-  if (mid == NULL) {
-    mid = sa_os_map(sizeof(pm_mid_t), 0);
-    if (mid) __atomic_store_n(&pm_root[i0], mid, __ATOMIC_RELEASE);
-  }
-  if (mid) {
-    leaf = mid->leaf[i1];
-    if (leaf == NULL) {
-      leaf = sa_os_map(sizeof(pm_leaf_t), 0);
-      if (leaf) __atomic_store_n(&mid->leaf[i1], leaf, __ATOMIC_RELEASE);
-    }
+  leaf = pm_root[i0];
+  if (leaf == NULL) {
+    leaf = sa_os_map(sizeof(pm_leaf_t), 0);
+    if (leaf) __atomic_store_n(&pm_root[i0], leaf, __ATOMIC_RELEASE);
   }
   pthread_mutex_unlock(&pm_grow_lock);
   return leaf;
@@ -65,11 +58,10 @@ int sa_pagemap_set(const void *addr, size_t size, sa_segment_t *segment) {
     if (pm_leaf_for(end - 1) == NULL) return -1;
   }
   for (uintptr_t a = start; a < end; a += (uintptr_t)1 << PM_PAGE_SHIFT) {
-    size_t i0, i1, i2;
-    pm_split(a, &i0, &i1, &i2);
-    pm_mid_t *mid = __atomic_load_n(&pm_root[i0], __ATOMIC_ACQUIRE);
-    pm_leaf_t *leaf = mid ? __atomic_load_n(&mid->leaf[i1], __ATOMIC_ACQUIRE) : NULL;
-    if (leaf) __atomic_store_n(&leaf->slot[i2], segment, __ATOMIC_RELEASE);
+    size_t i0, i1;
+    pm_split(a, &i0, &i1);
+    pm_leaf_t *leaf = __atomic_load_n(&pm_root[i0], __ATOMIC_ACQUIRE);
+    if (leaf) __atomic_store_n(&leaf->slot[i1], segment, __ATOMIC_RELEASE);
   }
   return 0;
 }

@@ -1,6 +1,6 @@
-/* sa_pagemap_: which segment owns an address, in O(1) (three dependent
+/* sa_pagemap_: which segment owns an address, in O(1) (two dependent
  * loads), for every heap of the process. A radix tree over the 36-bit page
- * number of a 48-bit address, as tcmalloc's PageMap3. Nodes are mapped on
+ * number of a 48-bit address, as tcmalloc's PageMap2. Nodes are mapped on
  * first use and never freed, so lookups take no lock. The lookup itself is
  * sa_segment_of (inline, strategy.h). */
 #ifndef STRATALLOC_COMMON_PAGEMAP_H

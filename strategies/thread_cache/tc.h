@@ -6,31 +6,30 @@
  *                                                      blocks, linked through them
  *   heap->frontend ──> tc_heap_t: registry of every cache of the heap
  *
- * A cached block's first word links it to the next block of its bin,
- * protected as glibc 2.32 does (safe-linking): next ^ (its own address >>
- * 12) ^ a random key. A pop checks that the decoded next lies in a segment
- * of this heap before it becomes the head, so a write into a freed block
- * (use after free) cannot make a malloc return an address of the writer's
- * choosing: it is reported. (Bins as arrays in the cache, with no links in
- * freed memory at all, ran the malloc(32) loop 2.1x slower here.)
- *
- * The state of a block lives in its second word, its mark (tc_mark): the key
- * ^ its address ^ its usable size, with TC_FLUSHED set once a flush gave it
- * back to the back-end. Live blocks carry no mark (pop and the first block
- * of a fill clear it). So free tells with one fused test whether the block
- * is in some cache (a double free, confirmed by a scan of the caches) or was
- * given back (confirmed by the back-end), and pop checks that the block it
- * hands out was not written since its free. See README.md for what is caught.
+ * A cached block's first word links it to the next block of its bin (next ^
+ * a random key, so freed memory does not show heap addresses); its second
+ * word is its mark (tc_mark): the key ^ its address ^ its usable size ^ the
+ * link word, with TC_FLUSHED set once a flush gave it back to the back-end.
+ * Live blocks carry no mark (pop and the first block of a fill clear it).
+ * So free tells with one fused test whether the block is in some cache (a
+ * double free, confirmed by a scan of the caches) or was given back
+ * (confirmed by the back-end), and pop checks with one test that neither
+ * word was written since the free (use after free): a link is followed only
+ * if its block's mark vouches for it, so a write into freed memory cannot
+ * make a malloc return an address of the writer's choosing: it is reported.
+ * (Bins as arrays in the cache, with no links in freed memory at all, ran
+ * the malloc(32) loop 2.1x slower here.) See README.md for what is caught.
  *
  * Ownership: bins and the counters of a cache are written only by its thread
- * (the counters with relaxed atomic stores: other threads read them for
- * stats, nothing is a shared read-modify-write). The registry, slots, retired
+ * (other threads read the counters for stats, see TC_ADD; nothing is a
+ * shared read-modify-write). The registry, slots, retired
  * totals and the orphaning of caches on heap destroy are under tc_registry_lock.
  * See README.md. */
 #ifndef STRATALLOC_STRATEGIES_THREAD_CACHE_TC_H
 #define STRATALLOC_STRATEGIES_THREAD_CACHE_TC_H
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "stratalloc/strategy.h"
@@ -57,22 +56,35 @@ static inline size_t tc_bin_floor(size_t u) { return sa_sc_floor(u); }
  * cache then holds at most about 2 MiB of a heap). */
 #define TC_BIN_BYTES ((size_t)128 * 1024)
 
+/* An empty bin's head: a static block whose two zero words never decode to a
+ * cached mark (tc_mark_of), so the fast paths need no test for empty: the
+ * pop's one mark test sends both an empty bin and a damaged block to the
+ * slow path, which tells them apart. Never written. */
+extern const uint64_t tc_end[2];
+#define TC_END ((void *)tc_end)
+
 typedef struct tc_bin {
-  void *head;     /* the top block, NULL when empty */
-  uint32_t count; /* other threads read it and the list only to confirm a report */
+  void *head;   /* the top block; TC_END when empty */
+  int32_t room; /* limit - blocks held: a push that takes it below 0 flushes */
   uint32_t limit;
 } tc_bin_t;
+/* Other threads read head, room and limit only to confirm a report. */
+static inline uint32_t tc_bin_count(const tc_bin_t *b) { return b->limit - (uint32_t)b->room; }
 
 /* Counters of one cache, monotonic, written by its thread only:
- *   pops/pushes: blocks the user took from / gave to the bins,
+ *   pushes: blocks the user gave to the bins (pops, those it took, are not
+ *   counted on the fast path: tc_pops derives them from the bins),
  *   fills/flushes: blocks the bins took from / gave back to the back-end,
  *   misses: pops that needed a fill; bypass: user allocations the bins did
  *   not serve (too large, aligned). *_bytes: usable bytes of the same.
- * Held now: fills + pushes - pops - flushes. The thread's user-visible live
+ * Held now (the bins' counts): fills + pushes - pops - flushes. The thread's user-visible live
  * bytes: pop_bytes - push_bytes + bypass_bytes - bypass_free_bytes; peak is
- * its highest value. */
+ * its highest value at the slow events (fill, bypass) and at every stats
+ * read (tc_stats.c): a pop alone does not look at it, so a rise and fall
+ * between two such events that stays within what the cache held at the
+ * first is not seen. */
 typedef struct tc_counters {
-  uint64_t pops, pop_bytes, pushes, push_bytes;
+  uint64_t pop_bytes, pushes, push_bytes;
   uint64_t fills, fill_bytes, flushes, flush_bytes;
   uint64_t misses, bypass, bypass_bytes, bypass_free_bytes;
   int64_t peak;
@@ -87,10 +99,14 @@ typedef struct tc_cache {
   uint64_t key;      /* tc_key, beside the bins: the fast paths read one line */
   uint64_t link_key; /* tc_link_key */
   uint32_t fill_threshold;
-  uint8_t small_bin[TC_SMALL_SLOTS]; /* (n + 15) >> 4 -> bin, n <= TC_SMALL_MAX */
-  uint8_t class_bin[TC_NBINS];       /* request bin -> bin its blocks land in */
+  /* Byte offsets into bins (tc_bin_at), so that the fast paths index without
+   * a multiply; tc_no_cache's point at its (empty) bins[0] from the start. */
+  uint16_t small_off[TC_SMALL_SLOTS]; /* malloc: (n + 15) >> 4 -> the request's bin */
+  uint16_t floor_off[TC_SMALL_SLOTS]; /* free: u >> 4 -> tc_bin_floor(u), u <= TC_SMALL_MAX */
+  uint8_t class_bin[TC_NBINS];        /* request bin -> bin its blocks land in */
   tc_counters_t n;
   tc_bin_t bins[TC_NBINS];
+  int64_t peak_seen; /* the highest live bytes a stats read saw, under tc_registry_lock */
   /* cold */
   struct tc_heap *owner;
   struct tc_thread *thread;
@@ -151,8 +167,6 @@ tc_cache_t *tc_cache_peek(tc_heap_t *h);
 /* The calling thread's cache of the process heap, or &tc_no_cache (whose
  * heap is NULL and whose bins are empty, so both fast paths fall through). */
 extern __thread tc_cache_t *tc_process_cache __attribute__((tls_model("initial-exec")));
-/* tc_bin_floor(u) for u <= TC_SMALL_MAX, by u >> 4 (tc_thread.c fills it). */
-extern uint8_t tc_floor_small[TC_SMALL_SLOTS];
 /* Out of line: a bin that has grown past its limit gives a batch back. */
 void tc_flush(tc_cache_t *c, tc_bin_t *b);
 /* Out of line: a cached block that lost its mark (written after its free,
@@ -162,9 +176,43 @@ __attribute__((noreturn, cold)) void tc_corrupt(const tc_cache_t *c, const void 
 void tc_set_process_heap(sa_heap_t *heap);
 #pragma GCC visibility pop
 
-/* Own-thread counter update: a plain add, stored atomically so that stats
- * on other threads read a whole value (no lock prefix on x86). */
+/* Own-thread counter update. Stats on other threads read the counters with
+ * relaxed atomic loads; an aligned 64-bit add is one instruction on the
+ * targets we build for, so they read a whole value. Under ThreadSanitizer
+ * the add is a relaxed atomic store, which it can see is not a race (the
+ * same machine code but for one load and one store). */
+#if defined(__SANITIZE_THREAD__)
 #define TC_ADD(field, v) __atomic_store_n(&(field), (field) + (v), __ATOMIC_RELAXED)
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TC_ADD(field, v) __atomic_store_n(&(field), (field) + (v), __ATOMIC_RELAXED)
+#endif
+#endif
+#ifndef TC_ADD
+#define TC_ADD(field, v) ((void)((field) += (v)))
+#endif
+
+static inline tc_bin_t *tc_bin_at(tc_cache_t *c, uint16_t off) {
+  return (tc_bin_t *)((char *)c + off);
+}
+static inline uint16_t tc_bin_off(size_t b) {
+  return (uint16_t)(offsetof(tc_cache_t, bins) + b * sizeof(tc_bin_t));
+}
+
+/* Blocks held in c's bins; blocks the user took from them (fills + pushes -
+ * flushes - held). Relaxed reads: another thread's cache may be moving. */
+static inline uint64_t tc_held_blocks(const tc_cache_t *c) {
+  uint64_t held = 0;
+  for (size_t b = 0; b < TC_NBINS; b++)
+    held += __atomic_load_n(&c->bins[b].limit, __ATOMIC_RELAXED) -
+            (uint32_t)__atomic_load_n(&c->bins[b].room, __ATOMIC_RELAXED);
+  return held;
+}
+static inline uint64_t tc_pops(const tc_cache_t *c) {
+  return __atomic_load_n(&c->n.fills, __ATOMIC_RELAXED) +
+         __atomic_load_n(&c->n.pushes, __ATOMIC_RELAXED) -
+         __atomic_load_n(&c->n.flushes, __ATOMIC_RELAXED) - tc_held_blocks(c);
+}
 
 static inline int64_t tc_live(const tc_counters_t *n) {
   return (int64_t)(n->pop_bytes - n->push_bytes + n->bypass_bytes - n->bypass_free_bytes);
@@ -172,71 +220,69 @@ static inline int64_t tc_live(const tc_counters_t *n) {
 
 /* Counts a block of u usable bytes handed to the user from the cache. */
 static inline void tc_count_pop(tc_cache_t *c, size_t u) {
-  TC_ADD(c->n.pops, 1);
   TC_ADD(c->n.pop_bytes, u);
+}
+/* The thread's live bytes into its peak: at the slow events (see tc_counters_t). */
+static inline void tc_sample_peak(tc_cache_t *c) {
   int64_t live = tc_live(&c->n);
-  if (SA_UNLIKELY(live > c->n.peak)) __atomic_store_n(&c->n.peak, live, __ATOMIC_RELAXED);
+  if (live > c->n.peak) __atomic_store_n(&c->n.peak, live, __ATOMIC_RELAXED);
 }
 
-/* ---- marks ---------------------------------------------------------------- */
+/* ---- marks and links ------------------------------------------------------ */
 
-/* A block's second word (tc_mark_word) while it is in a cache: key ^
- * address ^ usable size
- * (< 2^16: TC_MAX_CACHED). Bit 63 of the key is set and no user address has
- * it, so zeroed or fresh memory never looks marked; the 47 bits above
- * TC_FLUSHED are a secret function of the address, so a live block's data
- * looks marked with probability 2^-47 (and is then confirmed, not trusted). */
+/* A cached block's two words: the link, next ^ link_key, and the mark, key ^
+ * address ^ usable size (< 2^16: TC_MAX_CACHED) ^ the link word, with
+ * TC_FLUSHED set once a flush gave it back to the back-end. The mark binds
+ * the link: a write into either word after the free (use after free) makes
+ * the pair decode to no usable size, so a pop never follows a link it did
+ * not write, and needs no other test of it. Bit 63 of the key is set and no
+ * user address has it, so zeroed or fresh memory (and TC_END) never decodes
+ * to a mark; the 47 bits above TC_FLUSHED are a secret function of the
+ * address, so a live block's data looks marked with probability 2^-47 (and
+ * is then confirmed, not trusted). Live blocks carry no mark: pop and the
+ * first block of a fill zero the second word. */
 #define TC_FLUSHED ((uint64_t)1 << 16) /* given back to the back-end by a flush */
-/* The second word: the first is the link (tc_link). Every block has two. */
-static inline uint64_t *tc_mark_word(const void *p) { return (uint64_t *)p + 1; }
 #define TC_MARK_SHIFT 17
-static inline uint64_t tc_mark(const tc_cache_t *c, const void *p, size_t u) {
-  return c->key ^ (uintptr_t)p ^ u;
+/* The second word: the first is the link. Every block has two. */
+static inline uint64_t *tc_mark_word(const void *p) { return (uint64_t *)p + 1; }
+static inline uint64_t tc_link(const tc_cache_t *c, const void *next) {
+  return (uintptr_t)next ^ c->link_key;
+}
+static inline void *tc_unlink_word(const tc_cache_t *c, uint64_t link) {
+  return (void *)(uintptr_t)(link ^ c->link_key);
+}
+static inline void *tc_next(const tc_cache_t *c, const void *p) {
+  return tc_unlink_word(c, *(const uint64_t *)p);
+}
+static inline uint64_t tc_mark(const tc_cache_t *c, const void *p, size_t u, uint64_t link) {
+  return c->key ^ (uintptr_t)p ^ u ^ link;
+}
+/* What p's words decode to: its usable size if it is cached and intact,
+ * that | TC_FLUSHED if a flush gave it back, anything >= 2^17 otherwise. */
+static inline uint64_t tc_mark_of(const tc_cache_t *c, const void *p) {
+  return *tc_mark_word(p) ^ *(const uint64_t *)p ^ c->key ^ (uintptr_t)p;
 }
 /* Whether p carries its mark, cached or flushed. */
 static inline int tc_tagged(const tc_cache_t *c, const void *p) {
-  return ((*tc_mark_word(p) ^ c->key ^ (uintptr_t)p) >> TC_MARK_SHIFT) == 0;
+  return (tc_mark_of(c, p) >> TC_MARK_SHIFT) == 0;
 }
 
-/* ---- links ---------------------------------------------------------------- */
-
-/* The first word of cached block p, linking it to next. */
-static inline uint64_t tc_link(const tc_cache_t *c, const void *p, const void *next) {
-  return (uintptr_t)next ^ ((uintptr_t)p >> 12) ^ c->link_key;
-}
-/* The next of cached block p whose first word is link. */
-static inline void *tc_unlink_word(const tc_cache_t *c, const void *p, uint64_t link) {
-  return (void *)(uintptr_t)(link ^ ((uintptr_t)p >> 12) ^ c->link_key);
-}
-static inline void *tc_next(const tc_cache_t *c, const void *p) {
-  return tc_unlink_word(c, p, *(const uint64_t *)p);
-}
-/* A decoded next that may become a head: NULL, or 16-aligned in a segment
- * of this heap (so that reading it cannot fault). */
+/* A decoded next that may be read (reports only, which follow links in
+ * other threads' bins): TC_END, or 16-aligned in a segment of this heap. */
 static inline int tc_plausible(const tc_cache_t *c, const void *next) {
-  if (next == NULL) return 1;
+  if (next == TC_END) return 1;
   sa_segment_t *seg = sa_segment_of(next);
   return ((uintptr_t)next & (SA_ALIGNMENT - 1)) == 0 && seg != NULL && seg->heap == c->heap;
 }
 
-/* The same for the next of a valid cached block p: a next in p's own page
- * (mapped, and of p's segment) needs no page-map walk; a LIFO bin's links
- * mostly stay in one page. */
-static inline int tc_plausible_after(const tc_cache_t *c, const void *p, const void *next) {
-  if (SA_LIKELY(((((uintptr_t)next ^ (uintptr_t)p) >> 12) | ((uintptr_t)next & (SA_ALIGNMENT - 1))) == 0))
-    return 1;
-  return tc_plausible(c, next);
-}
-
-/* Unlinks the head of bin b (not empty), checked: its mark intact and its
- * link plausible, else reported. *u: its usable size. For pop and flush. */
+/* Unlinks the head of bin b (not empty), checked: its words intact, else
+ * reported. *u: its usable size. For pop and flush. */
 static inline void *tc_bin_take(tc_cache_t *c, tc_bin_t *b, uint64_t *u) {
   void *p = b->head;
-  uint64_t x = *tc_mark_word(p) ^ c->key ^ (uintptr_t)p; /* the usable size if intact and cached */
-  void *next = tc_next(c, p);
-  if (SA_UNLIKELY((x >> 16) || !tc_plausible_after(c, p, next))) tc_corrupt(c, p);
-  b->head = next;
-  b->count--;
+  uint64_t x = tc_mark_of(c, p);
+  if (SA_UNLIKELY(x > 0xffff)) tc_corrupt(c, p);
+  b->head = tc_next(c, p);
+  TC_ADD(b->room, 1);
   *u = x;
   return p;
 }
@@ -244,10 +290,11 @@ static inline void *tc_bin_take(tc_cache_t *c, tc_bin_t *b, uint64_t *u) {
 /* Links block p of usable size u at the head of bin b, marked cached. For
  * push and fill (which count it differently). */
 static inline void tc_bin_put(tc_cache_t *c, tc_bin_t *b, void *p, size_t u) {
-  *(uint64_t *)p = tc_link(c, p, b->head);
-  *tc_mark_word(p) = tc_mark(c, p, u);
+  uint64_t link = tc_link(c, b->head);
+  *(uint64_t *)p = link;
+  *tc_mark_word(p) = tc_mark(c, p, u, link);
   b->head = p;
-  b->count++;
+  TC_ADD(b->room, -1);
 }
 
 /* Takes the head of bin b (not empty) for the user. */
@@ -262,10 +309,10 @@ static inline void *tc_pop(tc_cache_t *c, tc_bin_t *b) {
 /* Puts block p of usable size u (16 <= u <= TC_MAX_CACHED) into bin b. The
  * caller has ruled out a double free (tc_tagged). */
 static inline void tc_push(tc_cache_t *c, tc_bin_t *b, void *p, size_t u) {
-  tc_bin_put(c, b, p, u);
   TC_ADD(c->n.pushes, 1);
   TC_ADD(c->n.push_bytes, u);
-  if (SA_UNLIKELY(b->count > b->limit)) tc_flush(c, b);
+  tc_bin_put(c, b, p, u);
+  if (SA_UNLIKELY(b->room < 0)) tc_flush(c, b); /* the flags of put's decrement */
 }
 
 /* ---- the vtable (thread_cache.c, tc_stats.c, tc_thread.c): exported, the

@@ -13,13 +13,21 @@
 
 #include "strategies/thread_cache/tc.h"
 
-/* A block of n bytes from the calling thread's cache, or NULL. */
+/* A block of n bytes from the calling thread's cache, or NULL. One test of
+ * the head's mark covers an empty bin (TC_END), a damaged block and, in
+ * tc_no_cache, a thread without a cache: the slow path tells which. */
 static inline __attribute__((always_inline)) void *tc_fast_malloc(size_t n) {
   tc_cache_t *c = tc_process_cache; /* &tc_no_cache until the thread has one */
   if (SA_UNLIKELY(n > TC_SMALL_MAX)) return NULL;
-  tc_bin_t *b = &c->bins[c->small_bin[(n + 15) >> 4]];
-  if (SA_UNLIKELY(b->head == NULL)) return NULL;
-  return tc_pop(c, b);
+  tc_bin_t *b = tc_bin_at(c, c->small_off[(n + 15) >> 4]);
+  void *p = b->head;
+  uint64_t u = tc_mark_of(c, p);
+  if (SA_UNLIKELY(u > 0xffff)) return NULL;
+  b->head = tc_next(c, p);
+  b->room++;
+  *tc_mark_word(p) = 0; /* no mark in a live block */
+  tc_count_pop(c, u);
+  return p;
 }
 
 /* Puts p into the calling thread's cache; 0 if the caller must free it the
@@ -33,7 +41,7 @@ static inline __attribute__((always_inline)) int tc_fast_free(void *ptr) {
   if (SA_UNLIKELY(u - 1 >= TC_SMALL_MAX || !sa_slab_block_start(seg, ptr) ||
                   tc_tagged(c, ptr)))
     return 0;
-  tc_push(c, &c->bins[tc_floor_small[u >> 4]], ptr, u);
+  tc_push(c, tc_bin_at(c, c->floor_off[u >> 4]), ptr, u);
   return 1;
 }
 

@@ -18,9 +18,6 @@
 
 #define TC_RD(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
 
-static uint64_t tc_held_blocks(const tc_counters_t *n) {
-  return TC_RD(n->fills) + TC_RD(n->pushes) - TC_RD(n->pops) - TC_RD(n->flushes);
-}
 static uint64_t tc_held_bytes(const tc_counters_t *n) {
   return TC_RD(n->fill_bytes) + TC_RD(n->push_bytes) - TC_RD(n->pop_bytes) - TC_RD(n->flush_bytes);
 }
@@ -46,10 +43,15 @@ void sa_tc_stats(sa_heap_t *heap, sa_stats_t *s) {
   tc_retired_t r = h->retired;
   for (tc_cache_t *c = h->caches; c != NULL; c = c->next) {
     uint64_t m = TC_RD(c->n.misses);
-    hits += TC_RD(c->n.pops) - m;
+    hits += tc_pops(c) - m;
     misses += m;
     held += tc_held_bytes(&c->n);
-    peak += TC_RD(c->n.peak);
+    /* Pops do not update the peak (tc_counters_t): each read samples it. */
+    int64_t live = (int64_t)(TC_RD(c->n.pop_bytes) - TC_RD(c->n.push_bytes) +
+                             TC_RD(c->n.bypass_bytes) - TC_RD(c->n.bypass_free_bytes));
+    if (live > c->peak_seen) c->peak_seen = live;
+    int64_t own_peak = TC_RD(c->n.peak);
+    peak += own_peak > c->peak_seen ? own_peak : c->peak_seen;
   }
   pthread_mutex_unlock(&tc_registry_lock);
 
@@ -60,10 +62,10 @@ void sa_tc_stats(sa_heap_t *heap, sa_stats_t *s) {
   uint64_t own_blocks = 0, own_bytes = 0;
   if (own != NULL) {
     const tc_counters_t *n = &own->n;
-    alloc_delta += (int64_t)(n->pops - n->fills);
+    alloc_delta += (int64_t)(tc_pops(own) - n->fills);
     free_delta += (int64_t)(n->pushes - n->flushes);
     bytes_delta += (int64_t)(n->pop_bytes - n->fill_bytes);
-    own_blocks = tc_held_blocks(n);
+    own_blocks = tc_held_blocks(own);
     own_bytes = tc_held_bytes(n);
   }
   s->total_allocations += (uint64_t)alloc_delta;
@@ -129,14 +131,14 @@ void sa_tc_walk(sa_heap_t *heap, sa_walker_t visit, void *arg) {
   tc_walk_ctx_t w = {visit, arg, NULL, 0, NULL};
   size_t total = 0, map = 0;
   if (own != NULL)
-    for (size_t b = 0; b < TC_NBINS; b++) total += own->bins[b].count;
+    for (size_t b = 0; b < TC_NBINS; b++) total += tc_bin_count(&own->bins[b]);
   if (total > 0) {
     map = total * sizeof(uintptr_t);
     w.cached = sa_os_map(map, 0);
   }
   if (w.cached != NULL) {
     for (size_t b = 0; b < TC_NBINS; b++)
-      for (void *p = own->bins[b].head; p != NULL && w.n < total; p = tc_next(own, p))
+      for (void *p = own->bins[b].head; p != TC_END && w.n < total; p = tc_next(own, p))
         w.cached[w.n++] = (uintptr_t)p;
     tc_sort(w.cached, w.n);
   }
@@ -168,13 +170,13 @@ size_t sa_tc_check(sa_heap_t *heap) {
   size_t failures = h->backend->check(heap);
   tc_cache_t *c = tc_cache_peek(h);
   if (c == NULL) return failures;
-  uint64_t listed = 0;
   for (size_t b = 0; b < TC_NBINS; b++) {
     const tc_bin_t *bin = &c->bins[b];
-    TC_EXPECT(bin->count <= bin->limit, "thread cache bin holds more than its limit", bin);
+    TC_EXPECT(bin->room >= 0 && (uint32_t)bin->room <= bin->limit,
+              "thread cache bin holds more than its limit", bin);
     uint32_t n = 0;
-    for (void *p = bin->head; p != NULL; p = tc_next(c, p)) {
-      if (++n > bin->count) {
+    for (void *p = bin->head; p != TC_END; p = tc_next(c, p)) {
+      if (++n > tc_bin_count(bin)) {
         TC_EXPECT(0, "thread cache bin longer than its count (cycle?)", bin);
         break;
       }
@@ -184,7 +186,7 @@ size_t sa_tc_check(sa_heap_t *heap) {
         TC_EXPECT(0, "thread cache holds a block of no segment of this heap", p);
         break; /* its memory cannot be read */
       }
-      uint64_t u = *tc_mark_word(p) ^ c->key ^ (uintptr_t)p;
+      uint64_t u = tc_mark_of(c, p);
       if (u >> 16) {
         TC_EXPECT(0, "cached block lost its mark (written after free)", p);
         break; /* nor can its link be trusted */
@@ -192,9 +194,7 @@ size_t sa_tc_check(sa_heap_t *heap) {
       TC_EXPECT(u >= 16 && u <= TC_MAX_CACHED && tc_bin_floor(u) == b,
                 "cached block in the wrong bin for its size", p);
     }
-    TC_EXPECT(n == bin->count, "thread cache bin count disagrees with its list", bin);
-    listed += n;
+    TC_EXPECT(n == tc_bin_count(bin), "thread cache bin count disagrees with its list", bin);
   }
-  TC_EXPECT(listed == tc_held_blocks(&c->n), "thread cache counters disagree with its bins", c);
   return failures;
 }

@@ -22,8 +22,12 @@ enum { TC_NONE = 0, TC_SETUP = 1, TC_READY = 2, TC_DEAD = 3 };
 pthread_mutex_t tc_registry_lock = PTHREAD_MUTEX_INITIALIZER;
 uint64_t tc_key;
 uint64_t tc_link_key;
-uint8_t tc_floor_small[TC_SMALL_SLOTS];
-tc_cache_t tc_no_cache; /* heap NULL, bins empty: the fast paths fall through */
+/* heap NULL, bins empty: the fast paths fall through. */
+tc_cache_t tc_no_cache = {
+    .small_off = {[0 ... TC_SMALL_SLOTS - 1] = offsetof(tc_cache_t, bins)},
+    .floor_off = {[0 ... TC_SMALL_SLOTS - 1] = offsetof(tc_cache_t, bins)},
+    .bins = {[0 ... TC_NBINS - 1] = {.head = TC_END}},
+};
 
 __thread tc_thread_t *tc_self __attribute__((tls_model("initial-exec")));
 __thread tc_cache_t *tc_process_cache __attribute__((tls_model("initial-exec"))) = &tc_no_cache;
@@ -37,7 +41,6 @@ static uint8_t tc_slot_used[TC_MAX_HEAPS]; /* under tc_registry_lock */
 static void tc_thread_exit(void *arg);
 
 static void tc_init_once(void) {
-  for (size_t i = 0; i < TC_SMALL_SLOTS; i++) tc_floor_small[i] = i < 1 ? 0 : (uint8_t)tc_bin_floor(i * 16);
   /* The key must be unknown to the program (its data must not match a mark
    * but by chance) and to an attacker (who could forge one): the kernel's
    * entropy (getrandom does not allocate), else time and addresses. */
@@ -82,22 +85,29 @@ static void tc_cache_init(tc_cache_t *c, tc_heap_t *h) {
   c->link_key = tc_link_key;
   c->fill_threshold = h->fill_threshold;
   for (size_t b = 0; b < TC_NBINS; b++) {
+    c->bins[b].head = TC_END;
     c->bins[b].limit = tc_bin_limit(h, b);
+    c->bins[b].room = (int32_t)c->bins[b].limit;
     c->class_bin[b] = (uint8_t)b;
   }
-  for (size_t i = 0; i < TC_SMALL_SLOTS; i++) c->small_bin[i] = (uint8_t)tc_bin_ceil(i ? i * 16 : 1);
+  for (size_t i = 0; i < TC_SMALL_SLOTS; i++) {
+    c->small_off[i] = tc_bin_off(tc_bin_ceil(i ? i * 16 : 1));
+    c->floor_off[i] = tc_bin_off(i ? tc_bin_floor(i * 16) : 0); /* u >> 4 of a block: u >= 16 */
+  }
 }
 
 /* Adds a gone cache's totals to its heap's (tc_registry_lock held). */
 static void tc_retire(tc_heap_t *h, tc_cache_t *c) {
   tc_counters_t *n = &c->n;
   tc_retired_t *r = &h->retired;
-  r->alloc_delta += (int64_t)(n->pops - n->fills);
+  uint64_t pops = tc_pops(c);
+  r->alloc_delta += (int64_t)(pops - n->fills);
   r->free_delta += (int64_t)(n->pushes - n->flushes);
   r->alloc_bytes_delta += (int64_t)(n->pop_bytes - n->fill_bytes);
-  r->hits += n->pops - n->misses;
+  r->hits += pops - n->misses;
   r->misses += n->misses;
-  r->peak += n->peak;
+  int64_t peak = n->peak > c->peak_seen ? n->peak : c->peak_seen;
+  r->peak += peak > tc_live(n) ? peak : tc_live(n);
   r->live += tc_live(n);
   if (c->prev) c->prev->next = c->next;
   else h->caches = c->next;

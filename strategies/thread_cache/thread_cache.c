@@ -45,9 +45,9 @@ void *sa_tc_malloc(sa_heap_t *heap, size_t size) {
   tc_heap_t *h = tc_of(heap);
   tc_cache_t *c = tc_cache_of(h);
   if (SA_UNLIKELY(c == NULL || size > TC_MAX_CACHED)) return tc_bypass_malloc(h, c, size, 0);
-  size_t req = size <= TC_SMALL_MAX ? c->small_bin[(size + 15) >> 4] : c->class_bin[tc_bin_ceil(size)];
-  tc_bin_t *b = &c->bins[req];
-  if (SA_LIKELY(b->head != NULL)) return tc_pop(c, b);
+  tc_bin_t *b = size <= TC_SMALL_MAX ? tc_bin_at(c, c->small_off[(size + 15) >> 4])
+                                     : &c->bins[c->class_bin[tc_bin_ceil(size)]];
+  if (SA_LIKELY(b->head != TC_END)) return tc_pop(c, b); /* reports a damaged head */
   return tc_refill(h, c, tc_bin_ceil(size)); /* common never passes 0 */
 }
 
@@ -81,13 +81,15 @@ void sa_tc_free(sa_heap_t *heap, sa_segment_t *seg, void *ptr) {
  * (probability 2^-47) and the call goes on. */
 static void tc_check_tagged(tc_heap_t *h, tc_cache_t *c, sa_segment_t *seg, void *p, size_t u,
                             sa_op_t op) {
-  uint64_t x = *tc_mark_word(p) ^ tc_key ^ (uintptr_t)p;
+  uint64_t x = tc_mark_of(&tc_no_cache, p); /* the key of every cache */
   if (x & TC_FLUSHED) {
     if (seg->usable != 0) h->backend->usable_size(h->heap, seg, p, op); /* validates */
     return; /* non-slab back-ends validated in tc_block_usable */
   }
   if (tc_cached_anywhere(h, c, p, u)) sa_fatal_block(h->heap, op, SA_FAULT_FREED, p);
 }
+
+const uint64_t tc_end[2] = {0, 0};
 
 void tc_corrupt(const tc_cache_t *c, const void *p) {
   sa_fatal_corrupt(c->heap, "thread cache (a freed block was written)", p, SA_OP_MALLOC, NULL);
@@ -142,7 +144,7 @@ static void *tc_refill(tc_heap_t *h, tc_cache_t *c, size_t req) {
         first_u = u;
         continue;
       }
-      if (b == TC_NBINS || c->bins[b].count >= c->bins[b].limit) {
+      if (b == TC_NBINS || c->bins[b].room <= 0) {
         /* past our largest bin (a back-end that rounds up), or a full bin */
         TC_ADD(c->n.flushes, 1);
         TC_ADD(c->n.flush_bytes, u);
@@ -163,11 +165,12 @@ static void *tc_refill(tc_heap_t *h, tc_cache_t *c, size_t req) {
   if (lowest < TC_NBINS && c->class_bin[req] != lowest) {
     c->class_bin[req] = (uint8_t)lowest;
     for (size_t i = 0; i < TC_SMALL_SLOTS; i++)
-      if (tc_bin_ceil(i ? i * 16 : 1) == req) c->small_bin[i] = (uint8_t)lowest;
+      if (tc_bin_ceil(i ? i * 16 : 1) == req) c->small_off[i] = tc_bin_off(lowest);
   }
   /* `first` counts as filled and popped: held = fills + pushes - pops -
    * flushes stays exact. */
   tc_count_pop(c, first_u);
+  tc_sample_peak(c);
   *tc_mark_word(first) = 0; /* a flushed mark from its last stay in a cache */
   return first;
 }
@@ -176,14 +179,13 @@ static void *tc_refill(tc_heap_t *h, tc_cache_t *c, size_t req) {
  * go (the bin is LIFO, so those are the most recently freed; the ones kept
  * are as good), in batches, each checked as a pop checks it and left with
  * the flushed mark. The back-end's free validates each. */
-void tc_flush(tc_cache_t *c, tc_bin_t *b) {
+static void tc_flush_to(tc_cache_t *c, tc_bin_t *b, uint32_t keep) {
   tc_heap_t *h = c->owner;
-  uint32_t keep = b->limit / 2;
   void *batch[TC_BATCH];
-  while (b->count > keep) {
+  while (tc_bin_count(b) > keep) {
     size_t n = 0;
     uint64_t bytes = 0;
-    while (b->count > keep && n < TC_BATCH) {
+    while (tc_bin_count(b) > keep && n < TC_BATCH) {
       uint64_t u;
       void *p = tc_bin_take(c, b, &u);
       *tc_mark_word(p) ^= TC_FLUSHED;
@@ -196,14 +198,10 @@ void tc_flush(tc_cache_t *c, tc_bin_t *b) {
   }
 }
 
+void tc_flush(tc_cache_t *c, tc_bin_t *b) { tc_flush_to(c, b, b->limit / 2); }
+
 void tc_flush_all(tc_cache_t *c) {
-  for (size_t b = 0; b < TC_NBINS; b++) {
-    tc_bin_t *bin = &c->bins[b];
-    uint32_t saved = bin->limit;
-    bin->limit = 0;
-    if (bin->count) tc_flush(c, bin);
-    bin->limit = saved;
-  }
+  for (size_t b = 0; b < TC_NBINS; b++) tc_flush_to(c, &c->bins[b], 0);
 }
 
 /* Every link is checked before it is followed, and the walk is bounded, so
@@ -212,9 +210,10 @@ int tc_holds(const tc_cache_t *c, const void *p, size_t u) {
   if (u < 16 || u > TC_MAX_CACHED) return 0;
   const tc_bin_t *b = &c->bins[tc_bin_floor(u)];
   void *q = __atomic_load_n((void *const *)&b->head, __ATOMIC_RELAXED);
-  for (uint32_t n = 0; q != NULL && n <= b->limit && tc_plausible(c, q); n++) {
+  uint32_t limit = __atomic_load_n(&b->limit, __ATOMIC_RELAXED);
+  for (uint32_t n = 0; q != TC_END && n <= limit && tc_plausible(c, q); n++) {
     if (q == p) return 1;
-    q = tc_unlink_word(c, q, __atomic_load_n((const uint64_t *)q, __ATOMIC_RELAXED));
+    q = tc_unlink_word(c, __atomic_load_n((const uint64_t *)q, __ATOMIC_RELAXED));
   }
   return 0;
 }
@@ -247,8 +246,7 @@ static void *tc_bypass_malloc(tc_heap_t *h, tc_cache_t *c, size_t size, size_t a
   if (c != NULL) {
     TC_ADD(c->n.bypass, 1);
     TC_ADD(c->n.bypass_bytes, u);
-    int64_t live = tc_live(&c->n);
-    if (live > c->n.peak) __atomic_store_n(&c->n.peak, live, __ATOMIC_RELAXED);
+    tc_sample_peak(c);
   }
   return p;
 }
