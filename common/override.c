@@ -19,16 +19,20 @@
 #include "stratalloc/strategy.h"
 
 /* A thread-cache strategy (SA_OVERRIDE_THREAD_CACHE, set by variants.bzl)
- * serves malloc and free from the calling thread's bins inline, before any
- * call: strategies/thread_cache/tc_fast.h. */
+ * serves malloc, free, calloc and realloc of small blocks from the calling
+ * thread's bins inline, before any call: strategies/thread_cache/tc_fast.h. */
 #ifdef SA_OVERRIDE_THREAD_CACHE
 #include "strategies/thread_cache/tc_fast.h"
 #define OVERRIDE_FAST_MALLOC(size) tc_fast_malloc(size)
 #define OVERRIDE_FAST_FREE(ptr) tc_fast_free(ptr)
+#define OVERRIDE_FAST_CALLOC(count, size) tc_fast_calloc(count, size)
+#define OVERRIDE_FAST_REALLOC(ptr, size) tc_fast_realloc(ptr, size)
 #define OVERRIDE_ANNOUNCE(heap) tc_set_process_heap(heap)
 #else
 #define OVERRIDE_FAST_MALLOC(size) ((void)(size), (void *)0)
 #define OVERRIDE_FAST_FREE(ptr) ((void)(ptr), 0)
+#define OVERRIDE_FAST_CALLOC(count, size) ((void)(count), (void)(size), (void *)0)
+#define OVERRIDE_FAST_REALLOC(ptr, size) ((void)(ptr), (void)(size), (void *)0)
 #define OVERRIDE_ANNOUNCE(heap) ((void)(heap))
 #endif
 
@@ -113,11 +117,15 @@ SA_EXPORT void free(void *ptr) {
 SA_EXPORT void cfree(void *ptr) { free(ptr); }
 
 SA_EXPORT void *calloc(size_t count, size_t size) {
+  void *p = OVERRIDE_FAST_CALLOC(count, size);
+  if (SA_LIKELY(p != NULL)) return p;
   sa_heap_t *heap = override_heap();
   return SA_LIKELY(heap != NULL) ? sa_calloc(heap, count, size) : NULL;
 }
 
 SA_EXPORT void *realloc(void *ptr, size_t size) {
+  void *p = OVERRIDE_FAST_REALLOC(ptr, size);
+  if (SA_LIKELY(p != NULL)) return p;
   sa_heap_t *heap = override_heap();
   return SA_LIKELY(heap != NULL) ? sa_realloc(heap, ptr, size) : NULL;
 }

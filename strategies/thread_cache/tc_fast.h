@@ -11,6 +11,8 @@
 #ifndef STRATALLOC_STRATEGIES_THREAD_CACHE_TC_FAST_H
 #define STRATALLOC_STRATEGIES_THREAD_CACHE_TC_FAST_H
 
+#include <string.h>
+
 #include "strategies/thread_cache/tc.h"
 
 /* A block of n bytes from the calling thread's cache, or NULL. One test of
@@ -43,6 +45,39 @@ static inline __attribute__((always_inline)) int tc_fast_free(void *ptr) {
     return 0;
   tc_push(c, tc_bin_at(c, c->floor_off[u >> 4]), ptr, u);
   return 1;
+}
+
+/* calloc of the same sizes: the malloc above and a clear; NULL (the caller
+ * takes the sa_ path, which reports an overflow) otherwise. */
+static inline __attribute__((always_inline)) void *tc_fast_calloc(size_t count, size_t size) {
+  size_t n;
+  if (SA_UNLIKELY(__builtin_mul_overflow(count, size, &n))) return NULL;
+  void *p = tc_fast_malloc(n);
+  if (SA_LIKELY(p != NULL)) memset(p, 0, n);
+  return p;
+}
+
+/* realloc of a slab block of the process heap to 1..TC_MAX_CACHED bytes: in
+ * place while it fits and is not more than twice too big (sa_tc_realloc's
+ * rule); a block of at most TC_SMALL_MAX bytes that must move takes one from
+ * the cache, a copy and a push; each step checked as tc_fast_free checks it.
+ * NULL: the caller takes the sa_ path, which handles and reports everything
+ * else (NULL, 0, large, a freed block, a larger move). */
+static inline __attribute__((always_inline)) void *tc_fast_realloc(void *ptr, size_t n) {
+  tc_cache_t *c = tc_process_cache;
+  if (SA_UNLIKELY(n - 1 >= TC_MAX_CACHED)) return NULL;
+  sa_segment_t *seg = sa_segment_of(ptr);
+  if (SA_UNLIKELY(seg == NULL || seg->heap != c->heap || seg->kind != SA_SEGMENT_HEAP)) return NULL;
+  size_t u = seg->usable; /* a slab's block size, else 0 */
+  if (SA_UNLIKELY(u - 1 >= TC_MAX_CACHED || !sa_slab_block_start(seg, ptr) || tc_tagged(c, ptr)))
+    return NULL;
+  if (n <= u && n > u / 2) return ptr;
+  if (SA_UNLIKELY(u > TC_SMALL_MAX)) return NULL;
+  void *fresh = tc_fast_malloc(n);
+  if (SA_UNLIKELY(fresh == NULL)) return NULL;
+  memcpy(fresh, ptr, n < u ? n : u);
+  tc_push(c, tc_bin_at(c, c->floor_off[u >> 4]), ptr, u);
+  return fresh;
 }
 
 #endif /* STRATALLOC_STRATEGIES_THREAD_CACHE_TC_FAST_H */
