@@ -52,9 +52,15 @@ static inline size_t tc_bin_ceil(size_t n) { return sa_sc_ceil(n); }
 static inline size_t tc_bin_floor(size_t u) { return sa_sc_floor(u); }
 
 /* A bin holds at most `limit` blocks: cache_flush_threshold, or fewer for
- * large blocks so that no bin holds more than TC_BIN_BYTES (a thread's
- * cache then holds at most about 2 MiB of a heap). */
+ * large blocks so that no bin holds more than TC_BIN_BYTES. A bin that ran
+ * dry and then overflowed (a working set larger than the bin, freed and
+ * allocated again in turn) doubles its limit instead of flushing, up to
+ * TC_BIN_BYTES and TC_GROW_MAX times the threshold, out of a budget of
+ * TC_GROW_BYTES per cache (tcmalloc sizes its per-CPU caches the same way);
+ * so a thread's cache holds at most about 2 MiB of a heap plus the budget. */
 #define TC_BIN_BYTES ((size_t)128 * 1024)
+#define TC_GROW_MAX 32
+#define TC_GROW_BYTES ((size_t)1024 * 1024)
 
 /* An empty bin's head: a static block whose two zero words never decode to a
  * cached mark (tc_mark_of), so the fast paths need no test for empty: the
@@ -108,6 +114,8 @@ typedef struct tc_cache {
   tc_bin_t bins[TC_NBINS];
   int64_t peak_seen; /* the highest live bytes a stats read saw, under tc_registry_lock */
   /* cold */
+  uint8_t refilled[TC_NBINS]; /* the bin filled since its last flush */
+  size_t grow_budget;         /* bytes of limit the bins may still grow by */
   struct tc_heap *owner;
   struct tc_thread *thread;
   struct tc_cache *next, *prev; /* owner's registry, under tc_registry_lock */

@@ -20,8 +20,10 @@
  * tc_no_cache, a thread without a cache: the slow path tells which. */
 static inline __attribute__((always_inline)) void *tc_fast_malloc(size_t n) {
   tc_cache_t *c = tc_process_cache; /* &tc_no_cache until the thread has one */
-  if (SA_UNLIKELY(n > TC_SMALL_MAX)) return NULL;
-  tc_bin_t *b = tc_bin_at(c, c->small_off[(n + 15) >> 4]);
+  tc_bin_t *b;
+  if (SA_LIKELY(n <= TC_SMALL_MAX)) b = tc_bin_at(c, c->small_off[(n + 15) >> 4]);
+  else if (n <= TC_MAX_CACHED) b = &c->bins[c->class_bin[tc_bin_ceil(n)]];
+  else return NULL;
   void *p = b->head;
   uint64_t u = tc_mark_of(c, p);
   if (SA_UNLIKELY(u > 0xffff)) return NULL;
@@ -32,18 +34,33 @@ static inline __attribute__((always_inline)) void *tc_fast_malloc(size_t n) {
   return p;
 }
 
+/* The bin of a block of usable size u, 16 <= u <= TC_MAX_CACHED. */
+static inline __attribute__((always_inline)) tc_bin_t *tc_fast_floor_bin(tc_cache_t *c, size_t u) {
+  return SA_LIKELY(u <= TC_SMALL_MAX) ? tc_bin_at(c, c->floor_off[u >> 4]) : &c->bins[tc_bin_floor(u)];
+}
+
 /* Puts p into the calling thread's cache; 0 if the caller must free it the
  * slow way (p NULL, not the start of a slab block of the process heap,
  * marked, no cache). Never touches errno. */
 static inline __attribute__((always_inline)) int tc_fast_free(void *ptr) {
   tc_cache_t *c = tc_process_cache;
-  sa_segment_t *seg = sa_segment_of(ptr);
+  sa_segment_t *seg = sa_segment_probe(ptr); /* bounds checked before *ptr is read */
   if (SA_UNLIKELY(seg == NULL || seg->heap != c->heap)) return 0;
-  size_t u = seg->usable; /* slabs: the block size; others 0; large: > TC_SMALL_MAX */
-  if (SA_UNLIKELY(u - 1 >= TC_SMALL_MAX || !sa_slab_block_start(seg, ptr) ||
-                  tc_tagged(c, ptr)))
-    return 0;
-  tc_push(c, tc_bin_at(c, c->floor_off[u >> 4]), ptr, u);
+  size_t u = seg->usable; /* slabs: the block size; others 0; large: > TC_MAX_CACHED */
+  if (SA_UNLIKELY(u - 1 >= TC_MAX_CACHED || !sa_slab_block_start(seg, ptr))) return 0;
+  /* tc_tagged and tc_push's mark, with key ^ ptr loaded once (the stores
+   * into ptr could alias c->key as far as the compiler knows). */
+  uint64_t *w = ptr, kp = c->key ^ (uintptr_t)ptr;
+  if (SA_UNLIKELY(((w[0] ^ w[1] ^ kp) >> TC_MARK_SHIFT) == 0)) return 0;
+  tc_bin_t *b = tc_fast_floor_bin(c, u);
+  uint64_t link = tc_link(c, b->head);
+  TC_ADD(c->n.pushes, 1);
+  TC_ADD(c->n.push_bytes, u);
+  w[0] = link;
+  w[1] = kp ^ u ^ link; /* tc_mark */
+  b->head = ptr;
+  TC_ADD(b->room, -1);
+  if (SA_UNLIKELY(b->room < 0)) tc_flush(c, b);
   return 1;
 }
 
@@ -59,10 +76,9 @@ static inline __attribute__((always_inline)) void *tc_fast_calloc(size_t count, 
 
 /* realloc of a slab block of the process heap to 1..TC_MAX_CACHED bytes: in
  * place while it fits and is not more than twice too big (sa_tc_realloc's
- * rule); a block of at most TC_SMALL_MAX bytes that must move takes one from
- * the cache, a copy and a push; each step checked as tc_fast_free checks it.
- * NULL: the caller takes the sa_ path, which handles and reports everything
- * else (NULL, 0, large, a freed block, a larger move). */
+ * rule), else a block from the cache, a copy and a push; each step checked
+ * as tc_fast_free checks it. NULL: the caller takes the sa_ path, which
+ * handles and reports everything else (NULL, 0, large, a freed block). */
 static inline __attribute__((always_inline)) void *tc_fast_realloc(void *ptr, size_t n) {
   tc_cache_t *c = tc_process_cache;
   if (SA_UNLIKELY(n - 1 >= TC_MAX_CACHED)) return NULL;
@@ -72,11 +88,10 @@ static inline __attribute__((always_inline)) void *tc_fast_realloc(void *ptr, si
   if (SA_UNLIKELY(u - 1 >= TC_MAX_CACHED || !sa_slab_block_start(seg, ptr) || tc_tagged(c, ptr)))
     return NULL;
   if (n <= u && n > u / 2) return ptr;
-  if (SA_UNLIKELY(u > TC_SMALL_MAX)) return NULL;
   void *fresh = tc_fast_malloc(n);
   if (SA_UNLIKELY(fresh == NULL)) return NULL;
   memcpy(fresh, ptr, n < u ? n : u);
-  tc_push(c, tc_bin_at(c, c->floor_off[u >> 4]), ptr, u);
+  tc_push(c, tc_fast_floor_bin(c, u), ptr, u);
   return fresh;
 }
 

@@ -84,6 +84,7 @@ static void tc_cache_init(tc_cache_t *c, tc_heap_t *h) {
   c->key = tc_key;
   c->link_key = tc_link_key;
   c->fill_threshold = h->fill_threshold;
+  c->grow_budget = TC_GROW_BYTES;
   for (size_t b = 0; b < TC_NBINS; b++) {
     c->bins[b].head = TC_END;
     c->bins[b].limit = tc_bin_limit(h, b);

@@ -127,9 +127,10 @@ static void *tc_refill(tc_heap_t *h, tc_cache_t *c, size_t req) {
   void *batch[TC_BATCH];
   void *back[TC_BATCH];
   size_t nback = 0;
-  /* No more than half of what the bin may hold. */
-  uint32_t half = c->bins[req].limit / 2;
-  for (uint32_t want = c->fill_threshold < half ? c->fill_threshold : (half ? half : 1); want > 0;) {
+  /* A quarter of what the bin may hold, at least the threshold, at most half. */
+  uint32_t limit = c->bins[req].limit, half = limit / 2;
+  uint32_t want = c->fill_threshold > limit / 4 ? c->fill_threshold : limit / 4;
+  for (want = want < half ? want : (half ? half : 1); want > 0;) {
     size_t batch_usable;
     size_t got = tc_take(h, size, batch, want < TC_BATCH ? want : TC_BATCH, &batch_usable);
     uint64_t got_bytes = 0;
@@ -162,6 +163,7 @@ static void *tc_refill(tc_heap_t *h, tc_cache_t *c, size_t req) {
   }
   if (first == NULL) return NULL; /* errno ENOMEM from the back-end */
   TC_ADD(c->n.misses, 1);
+  if (lowest < TC_NBINS) c->refilled[lowest] = 1;
   if (lowest < TC_NBINS && c->class_bin[req] != lowest) {
     c->class_bin[req] = (uint8_t)lowest;
     for (size_t i = 0; i < TC_SMALL_SLOTS; i++)
@@ -198,7 +200,29 @@ static void tc_flush_to(tc_cache_t *c, tc_bin_t *b, uint32_t keep) {
   }
 }
 
-void tc_flush(tc_cache_t *c, tc_bin_t *b) { tc_flush_to(c, b, b->limit / 2); }
+/* Doubles the limit of bin b (see TC_BIN_BYTES) if its caps and the cache's
+ * budget allow; 1 if it then has room. */
+static int tc_bin_grow(tc_cache_t *c, tc_bin_t *b) {
+  size_t i = (size_t)(b - c->bins), size = tc_bin_size(i);
+  size_t cap = c->owner->flush_threshold * (size_t)TC_GROW_MAX;
+  if (cap > TC_BIN_BYTES / size) cap = TC_BIN_BYTES / size;
+  size_t grown = (size_t)b->limit * 2 < cap ? (size_t)b->limit * 2 : cap;
+  if (grown <= b->limit || (grown - b->limit) * size > c->grow_budget) return 0;
+  c->grow_budget -= (grown - b->limit) * size;
+  TC_ADD(b->room, (int32_t)(grown - b->limit));
+  __atomic_store_n(&b->limit, (uint32_t)grown, __ATOMIC_RELAXED);
+  return b->room >= 0;
+}
+
+/* Called by a push that took bin b past its limit. */
+void tc_flush(tc_cache_t *c, tc_bin_t *b) {
+  size_t i = (size_t)(b - c->bins);
+  if (c->refilled[i]) { /* it ran dry since it last overflowed: too small for this thread */
+    c->refilled[i] = 0;
+    if (tc_bin_grow(c, b)) return;
+  }
+  tc_flush_to(c, b, b->limit / 2);
+}
 
 void tc_flush_all(tc_cache_t *c) {
   for (size_t b = 0; b < TC_NBINS; b++) tc_flush_to(c, &c->bins[b], 0);

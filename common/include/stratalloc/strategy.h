@@ -248,6 +248,16 @@ static inline sa_segment_t *sa_segment_of(const void *ptr) {
   if (__builtin_expect(leaf == NULL, 0)) return NULL;
   return __atomic_load_n(&leaf->slot[page & (SA_PAGEMAP_FANOUT - 1)], __ATOMIC_ACQUIRE);
 }
+/* The same lookup on the low 48 bits of ptr only: a fast path that checks
+ * ptr against the segment's bounds (sa_slab_block_start) before it reads
+ * through ptr may skip the test of the high bits. */
+static inline sa_segment_t *sa_segment_probe(const void *ptr) {
+  uintptr_t page = (uintptr_t)ptr >> SA_PAGEMAP_PAGE_SHIFT;
+  sa_pagemap_leaf_t *leaf = __atomic_load_n(
+      &sa_pagemap_root[(page >> SA_PAGEMAP_BITS) & (SA_PAGEMAP_FANOUT - 1)], __ATOMIC_ACQUIRE);
+  if (__builtin_expect(leaf == NULL, 0)) return NULL;
+  return __atomic_load_n(&leaf->slot[page & (SA_PAGEMAP_FANOUT - 1)], __ATOMIC_ACQUIRE);
+}
 
 /* OS memory for a strategy's own metadata (not blocks: those live in
  * segments). Page-rounded, zeroed; NULL with errno ENOMEM (common/os.c). */
