@@ -3,7 +3,7 @@
  *
  * A slab (one SA_SEGMENT_HEAP segment, every page of it in the page map):
  *
- *   [sa_segment_t 64][seg_slab_t rest 56][bitmap][pad][slot 0][slot 1]...[slot n-1][tail]
+ *   [sa_segment_t 64][seg_slab_t rest 72][bitmap][pad][slot 0][slot 1]...[slot n-1][tail]
  *    ^ page aligned                                     ^ start: aligned to
  *                                                         min(lowest set bit of size, 4096)
  *
@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "stratalloc/strategy.h"
 #include "strategies/size_class/size_class.h"
@@ -48,13 +49,14 @@ typedef struct seg_slab {
   sa_segment_t segment;         /* must be first: the page map points here */
   struct seg_slab *next, *prev; /* the class's list for state */
   char *start;                  /* slot 0 */
+  struct seg_slab *snext, *sprev; /* the class's sparse list, while `sparse` */
   uint32_t hint;                /* no hole below bitmap word `hint` */
-  uint32_t pad0_;
+  uint32_t sparse;              /* on the sparse list: its free bytes when listed, else 0 */
   uint32_t cls, capacity;
   uint32_t used;  /* live slots */
   uint32_t bump;  /* slots >= bump were never handed out */
   uint32_t state; /* SEG_PARTIAL, SEG_FULL or SEG_EMPTY */
-  uint32_t pad_;
+  uint32_t relist_at; /* a free leaving this many live slots lists it as sparse */
   uint64_t bitmap[]; /* bit i set: slot i is live */
 } seg_slab_t;
 
@@ -75,6 +77,8 @@ typedef struct seg_class_info {
   uint32_t capacity;    /* slots per slab */
   uint32_t data_offset; /* start - slab */
   uint32_t slab_bytes;  /* bytes mapped per slab */
+  uint32_t sparse_at;   /* a free that leaves this many live slots lists the slab as sparse */
+  uint32_t pad_;
   uint64_t magic;       /* ceil(2^32 / size): slot = off * magic >> 32 */
 } seg_class_info_t;
 
@@ -89,11 +93,15 @@ typedef struct seg_class {
   uint64_t count[SEG_STATES];
   sa_heap_counters_t counters; /* usable bytes = class size */
   uint64_t slabs_mapped, slabs_unmapped;
+  seg_slab_t *sparse; /* slabs whose free pages may be given back (seg_purge) */
+  uint64_t nsparse, purges, purged_bytes;
 } __attribute__((aligned(64))) seg_class_t;
 
 typedef struct seg_heap {
   sa_heap_t base;
   size_t retain_empty; /* empty slabs kept per class (config) */
+  uint64_t purgeable;  /* sum of the listed sparse slabs' free bytes (atomic, relaxed) */
+  uint32_t purge_next; /* the class seg_purge looks at first (a hint, racy) */
   pthread_mutex_t direct_lock __attribute__((aligned(64)));
   seg_direct_t *direct;
   sa_heap_counters_t direct_counters;
@@ -142,6 +150,7 @@ static void seg_geometry(size_t cls, seg_class_info_t *ci) {
   ci->capacity = (uint32_t)best_n;
   ci->data_offset = (uint32_t)best_off;
   ci->slab_bytes = (uint32_t)best_bytes;
+  ci->sparse_at = (uint32_t)(s >= 1024 ? best_n / 2 : best_n / 4);
   ci->magic = (((uint64_t)1 << 32) + s - 1) / s;
 }
 
@@ -179,6 +188,7 @@ static inline void seg_unlink(seg_class_t *c, seg_slab_t *s) {
 
 static seg_slab_t *seg_refill(seg_heap_t *h, seg_class_t *c, size_t cls);
 static void seg_slab_emptied(seg_heap_t *h, seg_class_t *c, seg_slab_t *s);
+static void seg_sparse_add(seg_heap_t *h, seg_class_t *c, seg_slab_t *s);
 static void *seg_direct_malloc(seg_heap_t *h, size_t size, size_t alignment);
 static void seg_direct_free(seg_heap_t *h, seg_direct_t *d, void *p);
 
@@ -241,6 +251,7 @@ static inline uint32_t seg_take_from(seg_class_t *c, seg_slab_t *s, const seg_cl
   if (SA_UNLIKELY(s->used == ci->capacity)) {
     seg_unlink(c, s);
     seg_push(c, s, SEG_FULL);
+    s->relist_at = ci->sparse_at;
   }
   return k;
 }
@@ -285,6 +296,7 @@ static inline void *seg_class_alloc(seg_heap_t *h, size_t cls) {
   if (SA_UNLIKELY(++s->used == ci->capacity)) {
     seg_unlink(c, s);
     seg_push(c, s, SEG_FULL);
+    s->relist_at = ci->sparse_at;
   }
   sa_counters_on_alloc(&c->counters, ci->size);
   pthread_mutex_unlock(&c->lock);
@@ -318,7 +330,10 @@ static inline void seg_put(seg_heap_t *h, seg_class_t *c, seg_slab_t *s, void *p
     seg_unlink(c, s);
     seg_push(c, s, SEG_PARTIAL);
   }
-  if (SA_UNLIKELY(s->used == 0)) seg_slab_emptied(h, c, s);
+  if (SA_UNLIKELY(s->used <= s->relist_at)) {
+    if (s->used == 0) seg_slab_emptied(h, c, s);
+    else if (!s->sparse) seg_sparse_add(h, c, s);
+  }
 }
 
 static void seg_free(sa_heap_t *heap, sa_segment_t *seg, void *p) {
@@ -406,6 +421,108 @@ static size_t seg_usable_size(sa_heap_t *heap, sa_segment_t *seg, const void *p,
 /* Slow path: slabs in and out                                              */
 /* ======================================================================== */
 
+/* ---- sparse slabs: their free pages back to the OS ------------------------ */
+
+/* A class's bytes freed in slabs that stay partial serve only that class:
+ * a program that frees most of one class's blocks at random and then
+ * allocates another class (redis overwriting 4 KiB values with 1 KiB ones)
+ * keeps every page of the first class's slabs and maps new ones for the
+ * second. A free that leaves a slab with capacity / 4 live slots lists it
+ * as sparse; once purged, it is listed again when its live slots have
+ * halved (or after it was full again: relist_at); seg_purge
+ * gives the whole pages of its free slot runs back to the OS
+ * (MADV_DONTNEED: they read as zero when handed out again; nothing of
+ * segregated lives in a free slot, and the header page is never in a run),
+ * as much of it as the heap maps afresh: seg_refill calls it for each new
+ * slab it takes, so the purge costs at most one madvise per page of
+ * growth and a heap that only grows or only shrinks never purges. */
+#define SEG_PURGE_MIN ((uint64_t)1 << 20) /* listed free bytes below this: no purge */
+
+static void seg_sparse_add(seg_heap_t *h, seg_class_t *c, seg_slab_t *s) {
+  const seg_class_info_t *ci = &seg_info[s->cls];
+  s->sparse = (ci->capacity - s->used) * ci->size;
+  s->sprev = NULL;
+  s->snext = c->sparse;
+  if (s->snext) s->snext->sprev = s;
+  c->sparse = s;
+  c->nsparse++;
+  __atomic_add_fetch(&h->purgeable, s->sparse, __ATOMIC_RELAXED);
+}
+
+static void seg_sparse_del(seg_heap_t *h, seg_class_t *c, seg_slab_t *s) {
+  if (s->sprev) s->sprev->snext = s->snext;
+  else c->sparse = s->snext;
+  if (s->snext) s->snext->sprev = s->sprev;
+  c->nsparse--;
+  __atomic_sub_fetch(&h->purgeable, s->sparse, __ATOMIC_RELAXED);
+  s->sparse = 0;
+  s->snext = s->sprev = NULL;
+}
+
+/* The pages wholly inside [lo, hi) back to the OS; returns their bytes. The
+ * one system call of segregated (common/os.c keeps sa_os_decommit to
+ * itself). */
+static size_t seg_decommit(char *lo, char *hi, size_t page) {
+  uintptr_t a = sa_align_up((uintptr_t)lo, page), b = (uintptr_t)hi & ~(uintptr_t)(page - 1);
+  if (b <= a) return 0;
+  madvise((void *)a, b - a, MADV_DONTNEED);
+  return b - a;
+}
+
+/* Every run of free slots of s (c locked), the slab's tail with the last. */
+static size_t seg_purge_slab(seg_slab_t *s, const seg_class_info_t *ci, size_t page) {
+  size_t bytes = 0;
+  uint32_t i = 0, n = s->capacity;
+  while (i < n) {
+    /* the next free slot at or after i */
+    uint32_t w = i >> 6;
+    uint64_t free_bits = ~s->bitmap[w] & (~(uint64_t)0 << (i & 63));
+    while (free_bits == 0 && ++w < (n + 63) / 64) free_bits = ~s->bitmap[w];
+    if (free_bits == 0) break;
+    uint32_t lo = w * 64 + (uint32_t)__builtin_ctzll(free_bits);
+    if (lo >= n) break;
+    /* the next live slot after lo */
+    w = lo >> 6;
+    uint64_t live_bits = s->bitmap[w] & (~(uint64_t)0 << (lo & 63));
+    while (live_bits == 0 && ++w < (n + 63) / 64) live_bits = s->bitmap[w];
+    uint32_t hi = live_bits ? w * 64 + (uint32_t)__builtin_ctzll(live_bits) : n;
+    if (hi > n) hi = n;
+    char *end = hi == n ? (char *)s + ci->slab_bytes : s->start + (size_t)hi * ci->size;
+    bytes += seg_decommit(s->start + (size_t)lo * ci->size, end, page);
+    i = hi;
+  }
+  return bytes;
+}
+
+/* Gives back the free pages of listed sparse slabs, worth about budget
+ * bytes (their free bytes when listed), from any class whose lock is free
+ * (trylock: the caller holds no class lock). A slab that has filled up
+ * again since it was listed is only unlisted. */
+static void seg_purge(seg_heap_t *h, uint64_t budget) {
+  size_t page = sa_os_page_size();
+  uint32_t first = __atomic_load_n(&h->purge_next, __ATOMIC_RELAXED) % SEG_NCLASSES;
+  for (uint32_t k = 0; k < SEG_NCLASSES && budget > 0; k++) {
+    uint32_t cls = (first + k) % SEG_NCLASSES;
+    seg_class_t *c = &h->classes[cls];
+    if (__atomic_load_n(&c->sparse, __ATOMIC_RELAXED) == NULL) continue;
+    if (pthread_mutex_trylock(&c->lock) != 0) continue;
+    const seg_class_info_t *ci = &seg_info[cls];
+    seg_slab_t *s;
+    while (budget > 0 && (s = c->sparse) != NULL) {
+      uint64_t est = s->sparse;
+      seg_sparse_del(h, c, s);
+      budget -= est < budget ? est : budget;
+      if (s->used > ci->capacity / 2) continue;
+      s->relist_at = s->used / 2; /* listed again once it has halved */
+      c->purges++;
+      c->purged_bytes += seg_purge_slab(s, ci, page);
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (budget > 0) continue;
+    __atomic_store_n(&h->purge_next, cls, __ATOMIC_RELAXED);
+  }
+}
+
 /* Called by seg_take, c locked, no partial slab: reuses a retained empty
  * slab, else takes one from the segment cache (dropping c's lock meanwhile).
  * Returns the slab, now partial. */
@@ -414,6 +531,7 @@ static seg_slab_t *seg_refill(seg_heap_t *h, seg_class_t *c, size_t cls) {
   if (s) {
     seg_unlink(c, s);
     seg_push(c, s, SEG_PARTIAL);
+    s->relist_at = seg_info[cls].sparse_at;
     return s;
   }
   const seg_class_info_t *ci = &seg_info[cls];
@@ -422,6 +540,8 @@ static seg_slab_t *seg_refill(seg_heap_t *h, seg_class_t *c, size_t cls) {
    * flushes of this class are waiting for. The slab is on no list until
    * the lock is back, so nothing else can see it half-made. */
   pthread_mutex_unlock(&c->lock);
+  if (SA_UNLIKELY(__atomic_load_n(&h->purgeable, __ATOMIC_RELAXED) >= SEG_PURGE_MIN))
+    seg_purge(h, (uint64_t)2 * ci->slab_bytes);
   int zeroed;
   s = (seg_slab_t *)sa_segment_take(&h->base, ci->slab_bytes, &zeroed);
   if (s != NULL) {
@@ -436,6 +556,7 @@ static seg_slab_t *seg_refill(seg_heap_t *h, seg_class_t *c, size_t cls) {
     s->segment.slot_bytes = ci->capacity * ci->size;
     s->segment.slot_magic = (uint32_t)ci->magic;
     s->segment.usable = ci->size;
+    s->relist_at = ci->sparse_at;
   }
   pthread_mutex_lock(&c->lock);
   if (s == NULL) return NULL;
@@ -448,6 +569,7 @@ static seg_slab_t *seg_refill(seg_heap_t *h, seg_class_t *c, size_t cls) {
  * the class's empty cache, or back to the OS when the cache already holds
  * retain_empty slabs. */
 static void seg_slab_emptied(seg_heap_t *h, seg_class_t *c, seg_slab_t *s) {
+  if (s->sparse) seg_sparse_del(h, c, s);
   seg_unlink(c, s);
   if (c->count[SEG_EMPTY] < h->retain_empty) {
     seg_push(c, s, SEG_EMPTY);
@@ -639,6 +761,13 @@ static size_t seg_check(sa_heap_t *heap) {
       SEG_EXPECT(n == c->count[st], "slab count disagrees with the list", c);
     }
     SEG_EXPECT(c->count[SEG_EMPTY] <= h->retain_empty, "more empty slabs kept than the policy allows", c);
+    uint64_t nsparse = 0;
+    for (seg_slab_t *s = c->sparse; s && nsparse <= c->nsparse; s = s->snext, nsparse++) {
+      SEG_EXPECT(s->sparse != 0 && s->cls == cls && s->state != SEG_EMPTY && s->used > 0,
+                 "sparse slab list holds a slab that is not listed, of another class or empty", s);
+      SEG_EXPECT(s->snext == NULL || s->snext->sprev == s, "sparse slab links disagree", s);
+    }
+    SEG_EXPECT(nsparse == c->nsparse, "sparse slab count disagrees with the list", c);
     SEG_EXPECT(c->slabs_mapped - c->slabs_unmapped ==
                    c->count[SEG_PARTIAL] + c->count[SEG_FULL] + c->count[SEG_EMPTY],
                "slabs mapped - unmapped != slabs listed", c);
@@ -792,6 +921,9 @@ int sa_segregated_class_stats(sa_heap_t *heap, size_t cls, sa_segregated_class_s
     out->empty_slabs = c->count[SEG_EMPTY];
     out->slabs_mapped = c->slabs_mapped;
     out->slabs_unmapped = c->slabs_unmapped;
+    out->sparse_slabs = c->nsparse;
+    out->purges = c->purges;
+    out->purged_bytes = c->purged_bytes;
     pthread_mutex_unlock(&c->lock);
     out->slabs = out->partial_slabs + out->full_slabs + out->empty_slabs;
   }

@@ -29,8 +29,9 @@ extern const sa_strategy_t sa_segregated;
  * it) get a segment of their own ("direct" objects). */
 #define SA_SEGREGATED_SMALL_MAX ((size_t)128 * 1024)
 
-/* Number of size classes (48): 16..128 every 16 bytes, then 4 classes per
- * power of two up to SA_SEGREGATED_SMALL_MAX. */
+/* Number of size classes (76, strategies/size_class): 16..128 every 16
+ * bytes, 4 classes per power of two up to 1 KiB, then 8 per power of two up
+ * to SA_SEGREGATED_SMALL_MAX. */
 size_t sa_segregated_class_count(void);
 /* The usable size of class cls, or 0 if cls >= sa_segregated_class_count(). */
 size_t sa_segregated_class_size(size_t cls);
@@ -53,6 +54,9 @@ typedef struct sa_segregated_class_stats {
   uint64_t partial_slabs, full_slabs, empty_slabs; /* empty: the retained cache */
   uint64_t slabs_mapped;    /* slabs ever mapped from the OS */
   uint64_t slabs_unmapped;  /* slabs given back to the OS */
+  uint64_t sparse_slabs;    /* slabs listed for a purge of their free pages now */
+  uint64_t purges;          /* sparse slabs whose free pages went back to the OS */
+  uint64_t purged_bytes;    /* bytes of those pages (they stay mapped, read as zero) */
   double utilisation_pct;   /* live_objects / (slabs * slots_per_slab) * 100 */
 } sa_segregated_class_stats_t;
 

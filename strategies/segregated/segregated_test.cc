@@ -23,6 +23,7 @@
 
 #include "gtest/gtest.h"
 #include "stratalloc/stratalloc.h"
+#include "strategies/size_class/size_class.h"
 
 namespace {
 
@@ -75,13 +76,17 @@ class SegregatedTest : public ::testing::Test {
 // The size-class table
 // ---------------------------------------------------------------------------
 
-TEST(SizeClasses, TableIsFineThenFourPerPowerOfTwo) {
+TEST(SizeClasses, TableIsFineThenFourThenEightPerPowerOfTwo) {
   const size_t n = sa_segregated_class_count();
-  ASSERT_EQ(n, 48u);
+  ASSERT_EQ(n, 76u);
   for (size_t c = 0; c < 8; c++) EXPECT_EQ(sa_segregated_class_size(c), 16 * (c + 1));
-  for (size_t c = 8; c < n; c++) {
-    size_t lo = size_t{128} << ((c - 8) / 4);  // the group (lo, 2 lo]
+  for (size_t c = 8; c < 20; c++) {
+    size_t lo = size_t{128} << ((c - 8) / 4);  // the group (lo, 2 lo], lo <= 512
     EXPECT_EQ(sa_segregated_class_size(c), lo + (lo / 4) * ((c - 8) % 4 + 1)) << "class " << c;
+  }
+  for (size_t c = 20; c < n; c++) {
+    size_t lo = size_t{1024} << ((c - 20) / 8);  // the group (lo, 2 lo], lo >= 1024
+    EXPECT_EQ(sa_segregated_class_size(c), lo + (lo / 8) * ((c - 20) % 8 + 1)) << "class " << c;
   }
   EXPECT_EQ(sa_segregated_class_size(n - 1), SA_SEGREGATED_SMALL_MAX);
   EXPECT_EQ(sa_segregated_class_size(n), 0u);
@@ -91,17 +96,23 @@ TEST(SizeClasses, TableIsFineThenFourPerPowerOfTwo) {
       EXPECT_GT(sa_segregated_class_size(c), sa_segregated_class_size(c - 1));
     }
   }
+  // The constant the thread cache sizes its bins with.
+  for (size_t lg = 7; lg <= 17; lg++)
+    EXPECT_EQ(sa_segregated_class_size(SA_SC_POW2_CLASS(lg)), size_t{1} << lg) << lg;
 }
 
 // The proof, by exhaustion: every size maps to the smallest class that fits.
 // Worst-case internal waste (class size - request):
 //   n <= 128: at most 15 bytes (n = 16k + 1);
-//   n > 128: below 25% of the request (supremum at n = 2^k + 1, the class
-//   being 1.25 * 2^k: 24.998% at n = 65537), below 20% of the block.
+//   128 < n <= 1024: below 25% of the request (n = 2^k + 1, the class being
+//   1.25 * 2^k: 24.8% at n = 513), below 20% of the block;
+//   n > 1024: at most 12.5% of the request (n = 2^k + 1, the class being
+//   1.125 * 2^k: 12.498% at n = 65537), below 1/9 of the block. A sqlite
+//   page buffer (4096 + its header) takes 4608 bytes.
 TEST(SizeClasses, EverySizeMapsToTheSmallestClassThatFits) {
   const size_t n = sa_segregated_class_count();
-  double worst_of_request = 0, worst_of_block = 0;
-  size_t worst_at = 0, worst_small = 0;
+  double worst_of_request = 0, worst_of_block = 0, worst_fine = 0, worst_fine_block = 0;
+  size_t worst_at = 0, worst_small = 0, worst_fine_at = 0;
   for (size_t size = 1; size <= SA_SEGREGATED_SMALL_MAX; size++) {
     size_t c = sa_segregated_size_class(size);
     ASSERT_LT(c, n) << size;
@@ -111,23 +122,31 @@ TEST(SizeClasses, EverySizeMapsToTheSmallestClassThatFits) {
       ASSERT_LT(sa_segregated_class_size(c - 1), size) << "size " << size;
     }
     size_t waste = cs - size;
+    double r = double(waste) / double(size), b = double(waste) / double(cs);
     if (size <= 128) {
       worst_small = std::max(worst_small, waste);
-    } else {
-      double r = double(waste) / double(size);
+    } else if (size <= 1024) {
       if (r > worst_of_request) worst_of_request = r, worst_at = size;
-      worst_of_block = std::max(worst_of_block, double(waste) / double(cs));
+      worst_of_block = std::max(worst_of_block, b);
+    } else {
+      if (r > worst_fine) worst_fine = r, worst_fine_at = size;
+      worst_fine_block = std::max(worst_fine_block, b);
     }
   }
   EXPECT_EQ(sa_segregated_size_class(0), n);
   EXPECT_EQ(sa_segregated_size_class(SA_SEGREGATED_SMALL_MAX + 1), n);
+  EXPECT_EQ(sa_segregated_class_size(sa_segregated_size_class(4096 + 264)), 4608u);
   EXPECT_EQ(worst_small, 15u);
   EXPECT_LT(worst_of_request, 0.25);
   EXPECT_LT(worst_of_block, 0.20);
-  EXPECT_EQ(worst_at, 65537u);
+  EXPECT_EQ(worst_at, 513u);
+  EXPECT_LE(worst_fine, 0.125);
+  EXPECT_LT(worst_fine_block, 1.0 / 9);
+  EXPECT_EQ(worst_fine_at, 65537u);
   printf("worst-case waste: <= %zu B for n <= 128; %.3f%% of the request (n = %zu), %.3f%% of "
-         "the block for n > 128\n",
-         worst_small, 100 * worst_of_request, worst_at, 100 * worst_of_block);
+         "the block for 128 < n <= 1024; %.3f%% (n = %zu), %.3f%% above\n",
+         worst_small, 100 * worst_of_request, worst_at, 100 * worst_of_block, 100 * worst_fine,
+         worst_fine_at, 100 * worst_fine_block);
 }
 
 TEST(SizeClasses, SlabGeometry) {
@@ -379,6 +398,81 @@ TEST_F(SegregatedTest, ReleasedSlabsAreReusedThenDecayToTheOs) {
   for (void* p : ptrs) sa_free(h, p);
   sa_heap_stats(h, &st);
   EXPECT_LE(st.segment_cache_bytes, slab);
+  EXPECT_EQ(sa_check(h), 0u);
+}
+
+// A class left sparse (most of its slots freed at random, no slab empty)
+// gives the whole pages of its free slots back while another class grows;
+// the live blocks keep their bytes, and purged slots serve malloc again.
+TEST_F(SegregatedTest, SparseSlabsGiveTheirFreePagesBackWhileAnotherClassGrows) {
+  sa_heap_t* h = Create();
+  ASSERT_NE(h, nullptr);
+  const size_t big = 4360, cls = sa_segregated_size_class(big);  // a sqlite page: 4608
+  const size_t slots = sa_segregated_slab_slots(cls), nslabs = 64;
+  std::vector<unsigned char*> blocks;
+  for (size_t i = 0; i < nslabs * slots; i++) {
+    auto* p = static_cast<unsigned char*>(sa_malloc(h, big));
+    ASSERT_NE(p, nullptr);
+    memset(p, int(i & 0xff), big);
+    blocks.push_back(p);
+  }
+  ASSERT_EQ(ClassStats(h, cls).slabs, nslabs);
+  // Keep one block of every slab (the first of each run of `slots`).
+  std::vector<unsigned char*> kept;
+  for (size_t i = 0; i < blocks.size(); i++) {
+    if (i % slots == 0) kept.push_back(blocks[i]);
+    else sa_free(h, blocks[i]);
+  }
+  sa_segregated_class_stats_t st = ClassStats(h, cls);
+  EXPECT_EQ(st.slabs, nslabs);
+  EXPECT_EQ(st.sparse_slabs, nslabs);
+  EXPECT_EQ(st.purges, 0u);
+  // Another class grows: each new slab lets twice its size be purged.
+  const size_t small = 1000, scls = sa_segregated_size_class(small);
+  std::vector<void*> others;
+  for (size_t i = 0; i < 8 * sa_segregated_slab_slots(scls); i++) {
+    void* p = sa_malloc(h, small);
+    ASSERT_NE(p, nullptr);
+    memset(p, 0x5a, small);
+    others.push_back(p);
+  }
+  st = ClassStats(h, cls);
+  EXPECT_GT(st.purges, 0u);
+  EXPECT_LT(st.sparse_slabs, nslabs);
+  EXPECT_GE(st.purged_bytes, st.purges * (slots - 2) * (big - 4096 + 1) / 2);
+  EXPECT_EQ(sa_check(h), 0u);
+  for (size_t k = 0; k < kept.size(); k++) {
+    unsigned char want = (unsigned char)((k * slots) & 0xff);
+    for (size_t j = 0; j < big; j += 512) ASSERT_EQ(kept[k][j], want) << k;
+    ASSERT_EQ(kept[k][big - 1], want) << k;
+  }
+  // The purged slots serve malloc again (zero pages, written as usual).
+  std::vector<void*> again;
+  for (size_t i = 0; i < nslabs * (slots - 1); i++) {
+    void* p = sa_malloc(h, big);
+    ASSERT_NE(p, nullptr);
+    memset(p, 0xc3, big);
+    again.push_back(p);
+  }
+  EXPECT_EQ(ClassStats(h, cls).slabs, nslabs);
+  EXPECT_EQ(sa_check(h), 0u);
+  for (void* p : again) sa_free(h, p);
+  for (void* p : others) sa_free(h, p);
+  for (unsigned char* p : kept) sa_free(h, p);
+  EXPECT_EQ(sa_check(h), 0u);
+  EXPECT_EQ(ClassStats(h, cls).sparse_slabs, 0u);
+}
+
+// A heap that only grows and then only shrinks never purges.
+TEST_F(SegregatedTest, GrowThenShrinkNeverPurges) {
+  sa_heap_t* h = Create();
+  ASSERT_NE(h, nullptr);
+  std::mt19937 rng(7);
+  std::vector<void*> live;
+  for (int i = 0; i < 20000; i++) live.push_back(sa_malloc(h, 1 + rng() % 8192));
+  std::shuffle(live.begin(), live.end(), rng);
+  for (void* p : live) sa_free(h, p);
+  for (size_t c = 0; c < sa_segregated_class_count(); c++) EXPECT_EQ(ClassStats(h, c).purges, 0u) << c;
   EXPECT_EQ(sa_check(h), 0u);
 }
 
