@@ -83,7 +83,8 @@ static inline uint32_t tc_bin_count(const tc_bin_t *b) { return b->limit - (uint
  *   fills/flushes: blocks the bins took from / gave back to the back-end,
  *   misses: pops that needed a fill; bypass: user allocations the bins did
  *   not serve (too large, aligned). *_bytes: usable bytes of the same.
- * Held now (the bins' counts): fills + pushes - pops - flushes. The thread's user-visible live
+ * Held now (the bins' counts): fills + xfer_in + pushes - pops - flushes -
+ * xfer_out. The thread's user-visible live
  * bytes: pop_bytes - push_bytes + bypass_bytes - bypass_free_bytes; peak is
  * its highest value at the slow events (fill, bypass) and at every stats
  * read (tc_stats.c): a pop alone does not look at it, so a rise and fall
@@ -93,6 +94,7 @@ typedef struct tc_counters {
   uint64_t pop_bytes, pushes, push_bytes;
   uint64_t fills, fill_bytes, flushes, flush_bytes;
   uint64_t misses, bypass, bypass_bytes, bypass_free_bytes;
+  uint64_t xfer_in, xfer_in_bytes, xfer_out, xfer_out_bytes; /* lists to/from the transfer cache */
   int64_t peak;
 } tc_counters_t;
 
@@ -128,8 +130,8 @@ typedef struct tc_thread {
 
 /* Totals of caches that are gone (their threads exited), under tc_registry_lock. */
 typedef struct tc_retired {
-  int64_t alloc_delta, free_delta;       /* sum of pops - fills, pushes - flushes */
-  int64_t alloc_bytes_delta;             /* sum of pop_bytes - fill_bytes */
+  int64_t alloc_delta, free_delta; /* sum of pops - fills - xfer_in, pushes - flushes - xfer_out */
+  int64_t alloc_bytes_delta;       /* sum of pop_bytes - fill_bytes - xfer_in_bytes */
   uint64_t hits, misses;
   int64_t peak, live;                    /* sums of their peaks and live bytes */
 } tc_retired_t;
@@ -142,7 +144,56 @@ typedef struct tc_heap {
   uint32_t fill_threshold, flush_threshold;
   tc_cache_t *caches; /* every live cache of this heap, under tc_registry_lock */
   tc_retired_t retired;
+  struct tc_xfer *xfer; /* TC_NBINS transfer caches (tc_xfer.c), NULL if the cache is off */
 } tc_heap_t;
+
+/* ---- transfer cache (tc_xfer.c) ---------------------------------------- */
+
+/* Per bin, whole lists of cached blocks that a flush handed over, for the
+ * next thread whose bin runs dry: blocks freed on one thread and allocated
+ * on another (producer and consumer, a server's request and reply) cross in
+ * one O(1) step per batch, with no back-end call and no back-end lock, as
+ * tcmalloc's transfer cache does. A list keeps its blocks' cached marks and
+ * links (one key per process), so a bin takes it over as it is. At most
+ * TC_XFER_LISTS lists and TC_XFER_BYTES per bin; a flush that finds it full
+ * goes to the back-end. */
+#define TC_XFER_LISTS 8
+#define TC_XFER_BYTES ((size_t)256 * 1024)
+typedef struct tc_xfer_list {
+  void *head; /* TC_END-terminated */
+  uint32_t count;
+  uint64_t bytes;
+} tc_xfer_list_t;
+/* For the stats the transfer cache is one more back-end under the caches:
+ * a list put is that many frees, a list taken that many allocations. */
+typedef struct tc_xfer_sum {
+  uint64_t blocks, bytes;           /* held now */
+  uint64_t puts, takes, take_bytes; /* monotonic */
+} tc_xfer_sum_t;
+typedef struct tc_xfer {
+  pthread_mutex_t lock;
+  uint32_t n;        /* lists held; read without the lock as a hint */
+  tc_xfer_sum_t sum; /* written under the lock, read with relaxed loads */
+  tc_xfer_list_t list[TC_XFER_LISTS];
+} tc_xfer_t;
+
+int tc_xfer_init(tc_heap_t *h); /* 0, or -1 with ENOMEM */
+void tc_xfer_fini(tc_heap_t *h);
+/* Leaves a list of count blocks (bytes usable) of bin b: 1 if it took it. */
+int tc_xfer_put(tc_heap_t *h, size_t b, void *head, uint32_t count, uint64_t bytes);
+/* A list of bin b of at most max blocks, or NULL. */
+void *tc_xfer_take(tc_heap_t *h, size_t b, uint32_t max, uint32_t *count, uint64_t *bytes);
+/* Is p (usable size u, carrying its cached mark) in a list of h? */
+int tc_xfer_holds(tc_heap_t *h, const void *p, size_t u);
+/* Totals over every bin (relaxed reads). */
+void tc_xfer_totals(tc_heap_t *h, tc_xfer_sum_t *sum);
+/* Copies the address of every block in the lists into out (at most max);
+ * returns how many. Each bin under its lock. */
+size_t tc_xfer_collect(tc_heap_t *h, uintptr_t *out, size_t max);
+/* sa_check's part: every list well formed. Returns failures (reported). */
+size_t tc_xfer_check(tc_heap_t *h);
+void tc_xfer_lock_all(tc_heap_t *h);
+void tc_xfer_unlock_all(tc_heap_t *h);
 
 /* ---- globals (tc_thread.c) ---------------------------------------------- */
 
@@ -218,8 +269,10 @@ static inline uint64_t tc_held_blocks(const tc_cache_t *c) {
 }
 static inline uint64_t tc_pops(const tc_cache_t *c) {
   return __atomic_load_n(&c->n.fills, __ATOMIC_RELAXED) +
+         __atomic_load_n(&c->n.xfer_in, __ATOMIC_RELAXED) +
          __atomic_load_n(&c->n.pushes, __ATOMIC_RELAXED) -
-         __atomic_load_n(&c->n.flushes, __ATOMIC_RELAXED) - tc_held_blocks(c);
+         __atomic_load_n(&c->n.flushes, __ATOMIC_RELAXED) -
+         __atomic_load_n(&c->n.xfer_out, __ATOMIC_RELAXED) - tc_held_blocks(c);
 }
 
 static inline int64_t tc_live(const tc_counters_t *n) {
@@ -275,12 +328,13 @@ static inline int tc_tagged(const tc_cache_t *c, const void *p) {
   return (tc_mark_of(c, p) >> TC_MARK_SHIFT) == 0;
 }
 
-/* A decoded next that may be read (reports only, which follow links in
- * other threads' bins): TC_END, or 16-aligned in a segment of this heap. */
-static inline int tc_plausible(const tc_cache_t *c, const void *next) {
+/* A decoded next that may be read (scans that follow links in other
+ * threads' bins or the transfer cache): TC_END, or 16-aligned in a segment
+ * of heap. */
+static inline int tc_plausible(const sa_heap_t *heap, const void *next) {
   if (next == TC_END) return 1;
   sa_segment_t *seg = sa_segment_of(next);
-  return ((uintptr_t)next & (SA_ALIGNMENT - 1)) == 0 && seg != NULL && seg->heap == c->heap;
+  return ((uintptr_t)next & (SA_ALIGNMENT - 1)) == 0 && seg != NULL && seg->heap == heap;
 }
 
 /* Unlinks the head of bin b (not empty), checked: its words intact, else

@@ -19,7 +19,8 @@
 #define TC_RD(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
 
 static uint64_t tc_held_bytes(const tc_counters_t *n) {
-  return TC_RD(n->fill_bytes) + TC_RD(n->push_bytes) - TC_RD(n->pop_bytes) - TC_RD(n->flush_bytes);
+  return TC_RD(n->fill_bytes) + TC_RD(n->xfer_in_bytes) + TC_RD(n->push_bytes) -
+         TC_RD(n->pop_bytes) - TC_RD(n->flush_bytes) - TC_RD(n->xfer_out_bytes);
 }
 
 void sa_tc_stats(sa_heap_t *heap, sa_stats_t *s) {
@@ -62,25 +63,29 @@ void sa_tc_stats(sa_heap_t *heap, sa_stats_t *s) {
   uint64_t own_blocks = 0, own_bytes = 0;
   if (own != NULL) {
     const tc_counters_t *n = &own->n;
-    alloc_delta += (int64_t)(tc_pops(own) - n->fills);
-    free_delta += (int64_t)(n->pushes - n->flushes);
-    bytes_delta += (int64_t)(n->pop_bytes - n->fill_bytes);
+    alloc_delta += (int64_t)(tc_pops(own) - n->fills - n->xfer_in);
+    free_delta += (int64_t)(n->pushes - n->flushes - n->xfer_out);
+    bytes_delta += (int64_t)(n->pop_bytes - n->fill_bytes - n->xfer_in_bytes);
     own_blocks = tc_held_blocks(own);
     own_bytes = tc_held_bytes(n);
   }
-  s->total_allocations += (uint64_t)alloc_delta;
-  s->total_frees += (uint64_t)free_delta;
-  s->total_allocated_bytes += (uint64_t)bytes_delta;
-  uint64_t current = be.current_allocated_bytes - own_bytes;
+  /* The transfer cache counts as one more back-end (tc.h): its lists are
+   * free, a list put is frees, a list taken allocations. */
+  tc_xfer_sum_t x;
+  tc_xfer_totals(h, &x);
+  s->total_allocations += (uint64_t)alloc_delta + x.takes;
+  s->total_frees += (uint64_t)free_delta + x.puts;
+  s->total_allocated_bytes += (uint64_t)bytes_delta + x.take_bytes;
+  uint64_t current = be.current_allocated_bytes - own_bytes - x.bytes;
   s->current_allocated_bytes += current;
-  s->current_blocks += be.current_blocks - own_blocks;
+  s->current_blocks += be.current_blocks - own_blocks - x.blocks;
   /* Each thread's highest live bytes, summed (stats.h: a bound); at least
    * what is live now, which here includes other threads' caches. */
   uint64_t peaks = (uint64_t)(peak + r.peak > 0 ? peak + r.peak : 0);
   s->peak_allocated_bytes += peaks > current ? peaks : current;
   s->cache_hits += hits + r.hits;
   s->cache_misses += misses + r.misses;
-  s->cached_bytes += held;
+  s->cached_bytes += held + x.bytes;
 }
 
 /* ======================================================================== */
@@ -90,9 +95,10 @@ void sa_tc_stats(sa_heap_t *heap, sa_stats_t *s) {
 typedef struct tc_walk_ctx {
   sa_walker_t visit;
   void *arg;
-  uintptr_t *cached; /* the caller's cached blocks, sorted */
+  uintptr_t *cached; /* the caller's cached blocks and the transfer cache's, sorted */
   size_t n;
   const tc_cache_t *own; /* without the table: its bins are scanned */
+  tc_heap_t *xfer;       /* and the transfer cache's lists */
 } tc_walk_ctx_t;
 
 static void tc_sort(uintptr_t *a, size_t n) { /* Shell sort: no malloc, no recursion */
@@ -120,7 +126,8 @@ static void tc_walk_visit(void *ptr, size_t size, sa_block_state_t state, void *
   tc_walk_ctx_t *w = arg;
   if (state == SA_BLOCK_USED &&
       (w->n ? tc_sorted_has(w->cached, w->n, (uintptr_t)ptr)
-            : w->own != NULL && tc_holds(w->own, ptr, size)))
+            : (w->own != NULL && tc_holds(w->own, ptr, size)) ||
+                  (w->xfer != NULL && tc_xfer_holds(w->xfer, ptr, size))))
     state = SA_BLOCK_FREE;
   w->visit(ptr, size, state, w->arg);
 }
@@ -128,23 +135,31 @@ static void tc_walk_visit(void *ptr, size_t size, sa_block_state_t state, void *
 void sa_tc_walk(sa_heap_t *heap, sa_walker_t visit, void *arg) {
   tc_heap_t *h = heap->frontend;
   tc_cache_t *own = tc_cache_peek(h);
-  tc_walk_ctx_t w = {visit, arg, NULL, 0, NULL};
+  tc_walk_ctx_t w = {visit, arg, NULL, 0, NULL, NULL};
   size_t total = 0, map = 0;
   if (own != NULL)
     for (size_t b = 0; b < TC_NBINS; b++) total += tc_bin_count(&own->bins[b]);
+  tc_xfer_sum_t x;
+  tc_xfer_totals(h, &x);
+  total += x.blocks;
   if (total > 0) {
     map = total * sizeof(uintptr_t);
     w.cached = sa_os_map(map, 0);
   }
   if (w.cached != NULL) {
     for (size_t b = 0; b < TC_NBINS; b++)
-      for (void *p = own->bins[b].head; p != TC_END && w.n < total; p = tc_next(own, p))
+      for (void *p = own != NULL ? own->bins[b].head : TC_END; p != TC_END && w.n < total;
+           p = tc_next(own, p))
         w.cached[w.n++] = (uintptr_t)p;
+    w.n += tc_xfer_collect(h, w.cached + w.n, total - w.n);
     tc_sort(w.cached, w.n);
   }
   /* No memory for the sorted table (the address space is full): each used
    * block is looked for in its bin instead, slower but as exact. */
-  if (w.cached == NULL && total > 0) w.own = own;
+  if (w.cached == NULL && total > 0) {
+    w.own = own;
+    w.xfer = h;
+  }
   h->backend->walk(heap, tc_walk_visit, &w);
   if (w.cached != NULL) sa_os_unmap(w.cached, map);
 }
@@ -167,7 +182,7 @@ void sa_tc_walk(sa_heap_t *heap, sa_walker_t visit, void *arg) {
  * read safely (see above). */
 size_t sa_tc_check(sa_heap_t *heap) {
   tc_heap_t *h = heap->frontend;
-  size_t failures = h->backend->check(heap);
+  size_t failures = h->backend->check(heap) + tc_xfer_check(h);
   tc_cache_t *c = tc_cache_peek(h);
   if (c == NULL) return failures;
   for (size_t b = 0; b < TC_NBINS; b++) {

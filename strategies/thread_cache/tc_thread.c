@@ -102,9 +102,9 @@ static void tc_retire(tc_heap_t *h, tc_cache_t *c) {
   tc_counters_t *n = &c->n;
   tc_retired_t *r = &h->retired;
   uint64_t pops = tc_pops(c);
-  r->alloc_delta += (int64_t)(pops - n->fills);
-  r->free_delta += (int64_t)(n->pushes - n->flushes);
-  r->alloc_bytes_delta += (int64_t)(n->pop_bytes - n->fill_bytes);
+  r->alloc_delta += (int64_t)(pops - n->fills - n->xfer_in);
+  r->free_delta += (int64_t)(n->pushes - n->flushes - n->xfer_out);
+  r->alloc_bytes_delta += (int64_t)(n->pop_bytes - n->fill_bytes - n->xfer_in_bytes);
   r->hits += pops - n->misses;
   r->misses += n->misses;
   int64_t peak = n->peak > c->peak_seen ? n->peak : c->peak_seen;
@@ -198,6 +198,12 @@ sa_heap_t *sa_tc_create(const sa_strategy_t *self, const sa_config_t *config) {
   h->fill_threshold = (uint32_t)heap->config.cache_fill_threshold;
   h->flush_threshold = (uint32_t)heap->config.cache_flush_threshold;
   h->enabled = heap->config.enable_thread_cache != 0;
+  if (h->enabled && tc_xfer_init(h) != 0) {
+    sa_os_unmap(h, sizeof *h);
+    sa_heap_destroy(heap);
+    errno = ENOMEM;
+    return NULL;
+  }
   if (h->enabled) {
     pthread_mutex_lock(&tc_registry_lock);
     h->enabled = 0;
@@ -234,6 +240,7 @@ void sa_tc_destroy(sa_heap_t *heap) {
       sa_os_unmap(own, sizeof *own);
     }
     heap->frontend = NULL;
+    tc_xfer_fini(h);
     sa_os_unmap(h, sizeof *h);
   }
   heap->strategy->backend->destroy(heap);
@@ -244,9 +251,11 @@ void sa_tc_destroy(sa_heap_t *heap) {
 void sa_tc_lock_all(sa_heap_t *heap) {
   pthread_mutex_lock(&tc_registry_lock);
   heap->strategy->backend->lock(heap);
+  if (heap->frontend) tc_xfer_lock_all(heap->frontend);
 }
 
 void sa_tc_unlock_all(sa_heap_t *heap) {
+  if (heap->frontend) tc_xfer_unlock_all(heap->frontend);
   heap->strategy->backend->unlock(heap);
   pthread_mutex_unlock(&tc_registry_lock);
 }

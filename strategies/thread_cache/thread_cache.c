@@ -120,6 +120,25 @@ static void tc_give(tc_heap_t *h, void **blocks, size_t n) {
  * rounds 80 bytes up to 128: bin 128); the request bin then maps to the
  * smallest bin the batch landed in, so the next request finds them. */
 static void *tc_refill(tc_heap_t *h, tc_cache_t *c, size_t req) {
+  /* A list another thread handed over, if its bin has one: taken whole. */
+  size_t land = c->class_bin[req];
+  tc_bin_t *lb = &c->bins[land];
+  if (h->xfer != NULL && lb->head == TC_END) {
+    uint32_t n;
+    uint64_t bytes;
+    void *list = tc_xfer_take(h, land, lb->limit, &n, &bytes);
+    if (list != NULL) {
+      lb->head = list;
+      TC_ADD(lb->room, -(int32_t)n);
+      TC_ADD(c->n.xfer_in, n);
+      TC_ADD(c->n.xfer_in_bytes, bytes);
+      TC_ADD(c->n.misses, 1);
+      c->refilled[land] = 1;
+      void *p = tc_pop(c, lb);
+      tc_sample_peak(c);
+      return p;
+    }
+  }
   size_t size = tc_bin_size(req);
   void *first = NULL;
   size_t first_u = 0;
@@ -214,13 +233,48 @@ static int tc_bin_grow(tc_cache_t *c, tc_bin_t *b) {
   return b->room >= 0;
 }
 
-/* Called by a push that took bin b past its limit. */
+/* Detaches the blocks of bin b above keep, nearest the head, as one list,
+ * each checked as a pop checks it, and leaves it in the heap's transfer
+ * cache; 1 if it took them. */
+static int tc_hand_over(tc_cache_t *c, tc_bin_t *b, uint32_t keep) {
+  tc_heap_t *h = c->owner;
+  uint32_t give = tc_bin_count(b) - keep;
+  if (h->xfer == NULL || give == 0) return 0;
+  void *head = b->head, *last = NULL, *p = head;
+  uint64_t bytes = 0, u = 0;
+  for (uint32_t k = 0; k < give; k++) {
+    u = tc_mark_of(c, p);
+    if (SA_UNLIKELY(u > 0xffff)) tc_corrupt(c, p);
+    bytes += u;
+    last = p;
+    p = tc_next(c, p);
+  }
+  uint64_t link = tc_link(c, TC_END); /* the list ends at last; the mark binds the link */
+  *(uint64_t *)last = link;
+  *tc_mark_word(last) = tc_mark(c, last, u, link);
+  if (!tc_xfer_put(h, (size_t)(b - c->bins), head, give, bytes)) {
+    link = tc_link(c, p); /* full: last links on, as it did */
+    *(uint64_t *)last = link;
+    *tc_mark_word(last) = tc_mark(c, last, u, link);
+    return 0;
+  }
+  b->head = p;
+  TC_ADD(b->room, (int32_t)give);
+  TC_ADD(c->n.xfer_out, give);
+  TC_ADD(c->n.xfer_out_bytes, bytes);
+  return 1;
+}
+
+/* Called by a push that took bin b past its limit: grow it (a bin too small
+ * for this thread), or hand half of it to the transfer cache, or give it
+ * back to the back-end. */
 void tc_flush(tc_cache_t *c, tc_bin_t *b) {
   size_t i = (size_t)(b - c->bins);
   if (c->refilled[i]) { /* it ran dry since it last overflowed: too small for this thread */
     c->refilled[i] = 0;
     if (tc_bin_grow(c, b)) return;
   }
+  if (tc_hand_over(c, b, b->limit / 2)) return;
   tc_flush_to(c, b, b->limit / 2);
 }
 
@@ -235,7 +289,7 @@ int tc_holds(const tc_cache_t *c, const void *p, size_t u) {
   const tc_bin_t *b = &c->bins[tc_bin_floor(u)];
   void *q = __atomic_load_n((void *const *)&b->head, __ATOMIC_RELAXED);
   uint32_t limit = __atomic_load_n(&b->limit, __ATOMIC_RELAXED);
-  for (uint32_t n = 0; q != TC_END && n <= limit && tc_plausible(c, q); n++) {
+  for (uint32_t n = 0; q != TC_END && n <= limit && tc_plausible(c->heap, q); n++) {
     if (q == p) return 1;
     q = tc_unlink_word(c, __atomic_load_n((const uint64_t *)q, __ATOMIC_RELAXED));
   }
@@ -253,6 +307,7 @@ int tc_cached_anywhere(tc_heap_t *h, const tc_cache_t *self, const void *p, size
   pthread_mutex_lock(&tc_registry_lock);
   for (const tc_cache_t *c = h->caches; c != NULL && !found; c = c->next)
     if (c != self) found = tc_holds(c, p, u);
+  if (!found) found = tc_xfer_holds(h, p, u);
   pthread_mutex_unlock(&tc_registry_lock);
   return found;
 }
