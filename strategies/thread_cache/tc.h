@@ -145,6 +145,7 @@ typedef struct tc_heap {
   tc_cache_t *caches; /* every live cache of this heap, under tc_registry_lock */
   tc_retired_t retired;
   struct tc_xfer *xfer; /* TC_NBINS transfer caches (tc_xfer.c), NULL if the cache is off */
+  uint64_t xfer_bytes;  /* bytes in all of them (atomic: each bin has its own lock) */
 } tc_heap_t;
 
 /* ---- transfer cache (tc_xfer.c) ---------------------------------------- */
@@ -155,10 +156,12 @@ typedef struct tc_heap {
  * one O(1) step per batch, with no back-end call and no back-end lock, as
  * tcmalloc's transfer cache does. A list keeps its blocks' cached marks and
  * links (one key per process), so a bin takes it over as it is. At most
- * TC_XFER_LISTS lists and TC_XFER_BYTES per bin; a flush that finds it full
- * goes to the back-end. */
+ * TC_XFER_LISTS lists and TC_XFER_BYTES per bin, TC_XFER_HEAP_BYTES over
+ * the heap (what waits there is memory no one uses); a flush that finds it
+ * full goes to the back-end. */
 #define TC_XFER_LISTS 8
-#define TC_XFER_BYTES ((size_t)256 * 1024)
+#define TC_XFER_BYTES ((size_t)64 * 1024)
+#define TC_XFER_HEAP_BYTES ((size_t)512 * 1024)
 typedef struct tc_xfer_list {
   void *head; /* TC_END-terminated */
   uint32_t count;

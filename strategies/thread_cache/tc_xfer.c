@@ -24,6 +24,10 @@ void tc_xfer_fini(tc_heap_t *h) {
 int tc_xfer_put(tc_heap_t *h, size_t b, void *head, uint32_t count, uint64_t bytes) {
   tc_xfer_t *x = &h->xfer[b];
   if (__atomic_load_n(&x->n, __ATOMIC_RELAXED) >= TC_XFER_LISTS) return 0; /* hint */
+  if (__atomic_add_fetch(&h->xfer_bytes, bytes, __ATOMIC_RELAXED) > TC_XFER_HEAP_BYTES) {
+    __atomic_sub_fetch(&h->xfer_bytes, bytes, __ATOMIC_RELAXED);
+    return 0;
+  }
   int taken = 0;
   sa_mutex_lock_spinning(&x->lock);
   if (x->n < TC_XFER_LISTS && x->sum.bytes + bytes <= TC_XFER_BYTES) {
@@ -35,6 +39,7 @@ int tc_xfer_put(tc_heap_t *h, size_t b, void *head, uint32_t count, uint64_t byt
     taken = 1;
   }
   pthread_mutex_unlock(&x->lock);
+  if (!taken) __atomic_sub_fetch(&h->xfer_bytes, bytes, __ATOMIC_RELAXED);
   return taken;
 }
 
@@ -57,6 +62,7 @@ void *tc_xfer_take(tc_heap_t *h, size_t b, uint32_t max, uint32_t *count, uint64
     break;
   }
   pthread_mutex_unlock(&x->lock);
+  if (head != NULL) __atomic_sub_fetch(&h->xfer_bytes, *bytes, __ATOMIC_RELAXED);
   return head;
 }
 
