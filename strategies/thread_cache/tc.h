@@ -58,7 +58,7 @@ static inline size_t tc_bin_floor(size_t u) { return sa_sc_floor(u); }
  * TC_BIN_BYTES and TC_GROW_MAX times the threshold, out of a budget of
  * TC_GROW_BYTES per cache (tcmalloc sizes its per-CPU caches the same way);
  * so a thread's cache holds at most about 2 MiB of a heap plus the budget. */
-#define TC_BIN_BYTES ((size_t)128 * 1024)
+#define TC_BIN_BYTES ((size_t)64 * 1024) /* 64: twice the bins above 1 KiB since 8 classes per 2^k */
 #define TC_GROW_MAX 32
 #define TC_GROW_BYTES ((size_t)1024 * 1024)
 
