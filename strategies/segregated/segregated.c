@@ -444,14 +444,14 @@ static void seg_sparse_add(seg_heap_t *h, seg_class_t *c, seg_slab_t *s) {
   s->sprev = NULL;
   s->snext = c->sparse;
   if (s->snext) s->snext->sprev = s;
-  c->sparse = s;
+  __atomic_store_n(&c->sparse, s, __ATOMIC_RELAXED); /* seg_purge reads it unlocked */
   c->nsparse++;
   __atomic_add_fetch(&h->purgeable, s->sparse, __ATOMIC_RELAXED);
 }
 
 static void seg_sparse_del(seg_heap_t *h, seg_class_t *c, seg_slab_t *s) {
   if (s->sprev) s->sprev->snext = s->snext;
-  else c->sparse = s->snext;
+  else __atomic_store_n(&c->sparse, s->snext, __ATOMIC_RELAXED);
   if (s->snext) s->snext->sprev = s->sprev;
   c->nsparse--;
   __atomic_sub_fetch(&h->purgeable, s->sparse, __ATOMIC_RELAXED);

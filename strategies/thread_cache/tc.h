@@ -59,6 +59,11 @@ static inline size_t tc_bin_floor(size_t u) { return sa_sc_floor(u); }
  * TC_GROW_BYTES per cache (tcmalloc sizes its per-CPU caches the same way);
  * so a thread's cache holds at most about 2 MiB of a heap plus the budget. */
 #define TC_BIN_BYTES ((size_t)64 * 1024) /* 64: twice the bins above 1 KiB since 8 classes per 2^k */
+/* A fill writes the two words of every block it takes, so it faults in
+ * every page they span: at most this many bytes per fill (32 KiB blocks
+ * one at a time, 4 KiB ones eight), as tcmalloc moves fewer objects per
+ * batch for larger classes. */
+#define TC_FILL_BYTES ((size_t)32 * 1024)
 #define TC_GROW_MAX 32
 #define TC_GROW_BYTES ((size_t)1024 * 1024)
 

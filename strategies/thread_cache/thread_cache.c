@@ -146,9 +146,12 @@ static void *tc_refill(tc_heap_t *h, tc_cache_t *c, size_t req) {
   void *batch[TC_BATCH];
   void *back[TC_BATCH];
   size_t nback = 0;
-  /* A quarter of what the bin may hold, at least the threshold, at most half. */
+  /* A quarter of what the bin may hold, at least the threshold, at most
+   * half of it and TC_FILL_BYTES (at least one block). */
   uint32_t limit = c->bins[req].limit, half = limit / 2;
   uint32_t want = c->fill_threshold > limit / 4 ? c->fill_threshold : limit / 4;
+  uint32_t by_bytes = (uint32_t)(TC_FILL_BYTES / size);
+  if (want > by_bytes) want = by_bytes;
   for (want = want < half ? want : (half ? half : 1); want > 0;) {
     size_t batch_usable;
     size_t got = tc_take(h, size, batch, want < TC_BATCH ? want : TC_BATCH, &batch_usable);
