@@ -25,6 +25,7 @@
 #include "strategies/segregated/segregated.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -199,11 +200,16 @@ __attribute__((noreturn, cold)) static void seg_fatal(seg_heap_t *h, seg_class_t
   sa_fatal_block(&h->base, op, fault, p);
 }
 
+/* Front-ends read the bitmap without the class lock (sa_slab_live): every
+ * write under it is an atomic store, so that they read whole words. */
+static inline void seg_bits_store(uint64_t *word, uint64_t v) { __atomic_store_n(word, v, __ATOMIC_RELAXED); }
+
 /* Marks slots [from, from + k) live. */
 static inline void seg_bits_set(uint64_t *bitmap, uint32_t from, uint32_t k) {
   while (k) {
     uint32_t bit = from & 63, take = 64 - bit < k ? 64 - bit : k;
-    bitmap[from >> 6] |= (take == 64 ? ~(uint64_t)0 : (((uint64_t)1 << take) - 1)) << bit;
+    seg_bits_store(&bitmap[from >> 6],
+                   bitmap[from >> 6] | (take == 64 ? ~(uint64_t)0 : (((uint64_t)1 << take) - 1)) << bit);
     from += take;
     k -= take;
   }
@@ -228,7 +234,7 @@ static inline uint32_t seg_take_from(seg_class_t *c, seg_slab_t *s, const seg_cl
         taken |= (uint64_t)1 << bit;
         out[k++] = s->start + (size_t)(first + bit) * ci->size;
       }
-      s->bitmap[w] |= taken;
+      seg_bits_store(&s->bitmap[w], s->bitmap[w] | taken);
       if (free_bits) break; /* w still has holes */
     }
     s->hint = w;
@@ -291,7 +297,7 @@ static inline void *seg_class_alloc(seg_heap_t *h, size_t cls) {
   } else {
     idx = s->bump++;
   }
-  s->bitmap[idx >> 6] |= (uint64_t)1 << (idx & 63);
+  seg_bits_store(&s->bitmap[idx >> 6], s->bitmap[idx >> 6] | (uint64_t)1 << (idx & 63));
   char *p = s->start + (size_t)idx * ci->size;
   if (SA_UNLIKELY(++s->used == ci->capacity)) {
     seg_unlink(c, s);
@@ -323,7 +329,7 @@ static inline uint32_t seg_validate(seg_heap_t *h, seg_class_t *c, seg_slab_t *s
 static inline void seg_put(seg_heap_t *h, seg_class_t *c, seg_slab_t *s, void *p) {
   const seg_class_info_t *ci = &seg_info[s->cls];
   uint32_t idx = seg_validate(h, c, s, p, SA_OP_FREE);
-  s->bitmap[idx >> 6] &= ~((uint64_t)1 << (idx & 63));
+  seg_bits_store(&s->bitmap[idx >> 6], s->bitmap[idx >> 6] & ~((uint64_t)1 << (idx & 63)));
   if ((idx >> 6) < s->hint) s->hint = idx >> 6;
   sa_counters_on_free(&c->counters, ci->size);
   if (SA_UNLIKELY(s->used-- == ci->capacity)) {
@@ -556,6 +562,7 @@ static seg_slab_t *seg_refill(seg_heap_t *h, seg_class_t *c, size_t cls) {
     s->segment.slot_bytes = ci->capacity * ci->size;
     s->segment.slot_magic = (uint32_t)ci->magic;
     s->segment.usable = ci->size;
+    s->segment.live_offset = (uint16_t)offsetof(seg_slab_t, bitmap);
     s->relist_at = ci->sparse_at;
   }
   pthread_mutex_lock(&c->lock);
@@ -706,7 +713,8 @@ static size_t seg_check_slab(seg_heap_t *h, size_t cls, uint32_t state, seg_slab
     return failures;
   }
   SEG_EXPECT(s->segment.user == s->start && s->segment.slot_bytes == ci->capacity * ci->size &&
-                 s->segment.slot_magic == (uint32_t)ci->magic && s->segment.usable == ci->size,
+                 s->segment.slot_magic == (uint32_t)ci->magic && s->segment.usable == ci->size &&
+                 s->segment.live_offset == offsetof(seg_slab_t, bitmap),
              "slab geometry in its segment header damaged", s);
   SEG_EXPECT(s->state == state, "slab state disagrees with its list", s);
   SEG_EXPECT(s->next == NULL || s->next->prev == s, "slab links disagree", s);

@@ -55,9 +55,9 @@ static inline size_t tc_bin_floor(size_t u) { return sa_sc_floor(u); }
  * large blocks so that no bin holds more than TC_BIN_BYTES. A bin that ran
  * dry and then overflowed (a working set larger than the bin, freed and
  * allocated again in turn) doubles its limit instead of flushing, up to
- * TC_BIN_BYTES and TC_GROW_MAX times the threshold, out of a budget of
+ * TC_GROW_BIN_BYTES and TC_GROW_MAX times the threshold, out of a budget of
  * TC_GROW_BYTES per cache (tcmalloc sizes its per-CPU caches the same way);
- * so a thread's cache holds at most about 2 MiB of a heap plus the budget. */
+ * so a thread's cache holds at most about 3 MiB of a heap plus the budget. */
 #define TC_BIN_BYTES ((size_t)64 * 1024) /* 64: twice the bins above 1 KiB since 8 classes per 2^k */
 /* A fill writes the two words of every block it takes, so it faults in
  * every page they span: at most this many bytes per fill (32 KiB blocks
@@ -65,6 +65,7 @@ static inline size_t tc_bin_floor(size_t u) { return sa_sc_floor(u); }
  * batch for larger classes. */
 #define TC_FILL_BYTES ((size_t)32 * 1024)
 #define TC_GROW_MAX 32
+#define TC_GROW_BIN_BYTES ((size_t)128 * 1024) /* a grown bin's bytes at most */
 #define TC_GROW_BYTES ((size_t)1024 * 1024)
 
 /* An empty bin's head: a static block whose two zero words never decode to a
@@ -121,7 +122,8 @@ typedef struct tc_cache {
   tc_bin_t bins[TC_NBINS];
   int64_t peak_seen; /* the highest live bytes a stats read saw, under tc_registry_lock */
   /* cold */
-  uint8_t refilled[TC_NBINS]; /* the bin filled since its last flush */
+  uint8_t refilled[TC_NBINS];   /* the bin filled since its last flush */
+  uint8_t fill_shift[TC_NBINS]; /* fills so far, to 16: the slow start of tc_refill */
   size_t grow_budget;         /* bytes of limit the bins may still grow by */
   struct tc_heap *owner;
   struct tc_thread *thread;

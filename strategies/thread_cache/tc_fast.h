@@ -47,7 +47,10 @@ static inline __attribute__((always_inline)) int tc_fast_free(void *ptr) {
   sa_segment_t *seg = sa_segment_probe(ptr); /* bounds checked before *ptr is read */
   if (SA_UNLIKELY(seg == NULL || seg->heap != c->heap)) return 0;
   size_t u = seg->usable; /* slabs: the block size; others 0; large: > TC_MAX_CACHED */
-  if (SA_UNLIKELY(u - 1 >= TC_MAX_CACHED || !sa_slab_block_start(seg, ptr))) return 0;
+  if (SA_UNLIKELY(u - 1 >= TC_MAX_CACHED)) return 0;
+  uint32_t idx = sa_slab_index(seg, ptr);
+  /* not a block start, or a block the back-end holds free: the slow path reports */
+  if (SA_UNLIKELY(idx == UINT32_MAX || !sa_slab_live(seg, idx))) return 0;
   /* tc_tagged and tc_push's mark, with key ^ ptr loaded once (the stores
    * into ptr could alias c->key as far as the compiler knows). */
   uint64_t *w = ptr, kp = c->key ^ (uintptr_t)ptr;
@@ -85,8 +88,9 @@ static inline __attribute__((always_inline)) void *tc_fast_realloc(void *ptr, si
   sa_segment_t *seg = sa_segment_of(ptr);
   if (SA_UNLIKELY(seg == NULL || seg->heap != c->heap || seg->kind != SA_SEGMENT_HEAP)) return NULL;
   size_t u = seg->usable; /* a slab's block size, else 0 */
-  if (SA_UNLIKELY(u - 1 >= TC_MAX_CACHED || !sa_slab_block_start(seg, ptr) || tc_tagged(c, ptr)))
-    return NULL;
+  if (SA_UNLIKELY(u - 1 >= TC_MAX_CACHED)) return NULL;
+  uint32_t idx = sa_slab_index(seg, ptr);
+  if (SA_UNLIKELY(idx == UINT32_MAX || !sa_slab_live(seg, idx) || tc_tagged(c, ptr))) return NULL;
   if (n <= u && n > u / 2) return ptr;
   void *fresh = tc_fast_malloc(n);
   if (SA_UNLIKELY(fresh == NULL)) return NULL;

@@ -18,13 +18,15 @@
 static inline tc_heap_t *tc_of(sa_heap_t *heap) { return (tc_heap_t *)heap->frontend; }
 
 /* The back-end's usable size of a live block, validated for op: a slab's
- * segment says it (no lock) and its geometry tells a block's start from any
- * other address; otherwise the back-end validates and answers. */
+ * segment says it (no lock), its geometry tells a block's start from any
+ * other address and its live bitmap a live block from a free one; otherwise
+ * the back-end validates and answers. */
 static inline size_t tc_block_usable(tc_heap_t *h, sa_segment_t *seg, const void *p, sa_op_t op) {
   size_t u = seg->usable;
   if (SA_LIKELY(u != 0 && seg->kind == SA_SEGMENT_HEAP)) {
-    if (SA_UNLIKELY(!sa_slab_block_start(seg, p)))
-      sa_fatal_block(h->heap, op, SA_FAULT_INTERIOR, p);
+    uint32_t idx = sa_slab_index(seg, p);
+    if (SA_UNLIKELY(idx == UINT32_MAX)) sa_fatal_block(h->heap, op, SA_FAULT_INTERIOR, p);
+    if (SA_UNLIKELY(!sa_slab_live(seg, idx))) sa_fatal_block(h->heap, op, SA_FAULT_FREED, p);
     return u;
   }
   return h->backend->usable_size(h->heap, seg, p, op);
@@ -147,11 +149,17 @@ static void *tc_refill(tc_heap_t *h, tc_cache_t *c, size_t req) {
   void *back[TC_BATCH];
   size_t nback = 0;
   /* A quarter of what the bin may hold, at least the threshold, at most
-   * half of it and TC_FILL_BYTES (at least one block). */
+   * half of it and TC_FILL_BYTES (at least one block); a bin's first fills
+   * take 1, 2, 4, ... of that (slow start: a size the thread asks for once
+   * faults in one block, not a batch). */
   uint32_t limit = c->bins[req].limit, half = limit / 2;
   uint32_t want = c->fill_threshold > limit / 4 ? c->fill_threshold : limit / 4;
   uint32_t by_bytes = (uint32_t)(TC_FILL_BYTES / size);
   if (want > by_bytes) want = by_bytes;
+  if (c->fill_shift[req] < 16) {
+    uint32_t start = 1u << c->fill_shift[req]++;
+    if (want > start) want = start;
+  }
   for (want = want < half ? want : (half ? half : 1); want > 0;) {
     size_t batch_usable;
     size_t got = tc_take(h, size, batch, want < TC_BATCH ? want : TC_BATCH, &batch_usable);
@@ -227,7 +235,7 @@ static void tc_flush_to(tc_cache_t *c, tc_bin_t *b, uint32_t keep) {
 static int tc_bin_grow(tc_cache_t *c, tc_bin_t *b) {
   size_t i = (size_t)(b - c->bins), size = tc_bin_size(i);
   size_t cap = c->owner->flush_threshold * (size_t)TC_GROW_MAX;
-  if (cap > TC_BIN_BYTES / size) cap = TC_BIN_BYTES / size;
+  if (cap > TC_GROW_BIN_BYTES / size) cap = TC_GROW_BIN_BYTES / size;
   size_t grown = (size_t)b->limit * 2 < cap ? (size_t)b->limit * 2 : cap;
   if (grown <= b->limit || (grown - b->limit) * size > c->grow_budget) return 0;
   c->grow_budget -= (grown - b->limit) * size;

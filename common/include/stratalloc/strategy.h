@@ -99,7 +99,13 @@ typedef struct sa_segment {
   sa_heap_t *heap;
   struct sa_segment *next, *prev; /* the heap's list of its segments */
   size_t size;                    /* bytes mapped, from the segment itself */
-  uint32_t kind;
+  uint16_t kind;
+  /* A slab (usable != 0 below): the byte offset from the segment to its
+   * back-end's bitmap of live blocks (bit i set: block i is allocated, to a
+   * front-end's cache or to the user), so that a front-end tells a block
+   * that is free in the back-end from a live one without a lock
+   * (sa_slab_live). Set with the geometry, before the first block goes out. */
+  uint16_t live_offset;
   /* A slab (a heap segment whose blocks are all one size, see usable): the
    * reciprocal ceil(2^32 / usable), so that a front-end tells a block's start
    * from an interior pointer without a division (sa_slab_index); else 0. */
@@ -125,6 +131,14 @@ static inline uint32_t sa_slab_index(const struct sa_segment *seg, const void *p
   uint32_t idx = (uint32_t)((off * seg->slot_magic) >> 32);
   if (__builtin_expect((size_t)idx * seg->usable != off, 0)) return UINT32_MAX;
   return idx;
+}
+/* Whether block idx of slab seg is live (its bitmap, live_offset). Read
+ * without the back-end's lock: a block's bit changes only when the
+ * back-end hands it out or takes it back, so the bit of a block the caller
+ * holds is stable; the back-end writes its bitmap with atomic stores. */
+static inline int sa_slab_live(const struct sa_segment *seg, uint32_t idx) {
+  const uint64_t *bits = (const uint64_t *)((const char *)seg + seg->live_offset);
+  return (int)((__atomic_load_n(&bits[idx >> 6], __ATOMIC_RELAXED) >> (idx & 63)) & 1);
 }
 /* The same test for a front-end that needs no index. */
 static inline int sa_slab_block_start(const struct sa_segment *seg, const void *p) {
