@@ -5,25 +5,32 @@
 
 #include "os.h"
 #include "pagemap.h"
+#include "purge.h"
 
 /* A default-aligned object in a span the segment cache kept (a freed large
- * object or slab) of at most 1/8 more than needed; NULL if none. A program
- * that mallocs and frees the same big buffer over and over then pays no
- * mmap, munmap or page faults (glibc gets the same from its heap, raising
- * its mmap threshold after such a free). */
+ * object, its tail, or a slab): the nearest size, a bigger one split, or a
+ * smaller one grown by mremap (segment_cache.c); NULL if none. A program
+ * that mallocs and frees big buffers of varying sizes over and over then
+ * pays no mmap, munmap or page faults (glibc gets the same from its heap,
+ * raising its mmap threshold after such a free; tcmalloc from its page
+ * heap). */
 static void *large_from_cache(sa_heap_t *heap, size_t size) {
-  size_t need = sa_align_up(SA_SEGMENT_HEADER_SIZE + size, sa_os_page_size()), got;
-  char *start = sa_segment_cache_pop(heap, need, need / 8, &got);
+  size_t need = sa_align_up(SA_SEGMENT_HEADER_SIZE + size, sa_os_page_size()), got, fresh;
+  uint32_t origin;
+  char *start = sa_segment_cache_pop(heap, need, &got, &origin, &fresh);
   if (start == NULL) return NULL;
   sa_segment_t *seg = (sa_segment_t *)start;
   memset(seg, 0, SA_SEGMENT_HEADER_SIZE);
   seg->user = start + SA_SEGMENT_HEADER_SIZE;
   seg->usable = got - SA_SEGMENT_HEADER_SIZE;
+  seg->strategy_data = origin != 0 ? origin : sa_segment_new_origin();
   if (sa_pagemap_set(seg->user, 1, seg) != 0) {
+    /* Its bytes left mapped_bytes with the cache (and the fresh ones were
+     * never counted): nothing to count. */
     sa_os_unmap(start, got);
     return NULL;
   }
-  sa_segment_reregister(heap, start, got, SA_SEGMENT_LARGE);
+  sa_segment_reregister(heap, start, got, SA_SEGMENT_LARGE, fresh);
   return seg->user;
 }
 
@@ -37,6 +44,7 @@ void *sa_large_malloc(sa_heap_t *heap, size_t size, size_t alignment, int *zeroe
     void *user = large_from_cache(heap, size);
     if (user != NULL) {
       if (zeroed) *zeroed = 0;
+      sa_purge_poll(1);
       return user;
     }
   }
@@ -60,44 +68,61 @@ void *sa_large_malloc(sa_heap_t *heap, size_t size, size_t alignment, int *zeroe
   sa_segment_t *seg = (sa_segment_t *)start;
   seg->user = user;
   seg->usable = (size_t)(end - user);
+  seg->strategy_data = sa_segment_new_origin(); /* a mapping of its own */
   if (sa_pagemap_set(user, 1, seg) != 0) {
     sa_os_unmap(start, (size_t)(end - start));
     errno = ENOMEM;
     return NULL;
   }
   sa_segment_register(heap, start, (size_t)(end - start), SA_SEGMENT_LARGE);
+  sa_purge_poll(1);
   return user;
 }
 
 void sa_large_free(sa_heap_t *heap, sa_segment_t *seg, void *ptr) {
   if (SA_UNLIKELY(seg->user != ptr)) sa_fatal_block(heap, SA_OP_FREE, SA_FAULT_INTERIOR, ptr);
   sa_segment_release(heap, seg); /* kept for reuse a while, or unmapped */
+  sa_purge_poll(1);                /* no allocator lock is held here */
 }
 
+/* Moves the object into a new block (a strategy's, or a new large object):
+ * realloc's last resort. */
+static void *large_realloc_copy(sa_heap_t *heap, sa_segment_t *seg, void *ptr, size_t size) {
+  size_t old_usable = seg->usable;
+  void *fresh = sa_malloc(heap, size);
+  if (fresh == NULL) return NULL;
+  memcpy(fresh, ptr, size < old_usable ? size : old_usable);
+  sa_large_free(heap, seg, ptr);
+  return fresh;
+}
+
+/* In place when it can be (the object keeps its address and alignment):
+ * from the cached span right after it or into the cache (no system call),
+ * else by mremap; a default-aligned object may move, its pages with it
+ * (mremap, MREMAP_MAYMOVE: no copy, no page fault again). A result that
+ * fits a strategy's blocks is copied there. */
 void *sa_large_realloc(sa_heap_t *heap, sa_segment_t *seg, void *ptr, size_t size) {
   if (SA_UNLIKELY(seg->user != ptr)) sa_fatal_block(heap, SA_OP_REALLOC, SA_FAULT_INTERIOR, ptr);
   size_t old_usable = seg->usable;
-  int default_aligned = (char *)ptr == (char *)seg + SA_SEGMENT_HEADER_SIZE;
   if (size <= old_usable && size > old_usable / 2) return ptr;
-  if (!default_aligned || size <= heap->small_limit) {
-    /* Over-aligned blocks keep no alignment through mremap; small results
-     * belong to the strategy. Copy. */
-    void *fresh = sa_malloc(heap, size);
-    if (fresh == NULL) return NULL;
-    memcpy(fresh, ptr, size < old_usable ? size : old_usable);
-    sa_large_free(heap, seg, ptr);
-    return fresh;
-  }
-  if (size > PTRDIFF_MAX - 2 * sa_os_page_size()) {
+  if (size <= heap->small_limit) return large_realloc_copy(heap, seg, ptr, size);
+  size_t page = sa_os_page_size();
+  if (size > PTRDIFF_MAX - 2 * page) {
     errno = ENOMEM;
     return NULL;
   }
-  sa_segment_t *moved = sa_segment_remap(heap, seg, SA_SEGMENT_HEADER_SIZE + size);
-  if (moved == NULL) {
-    errno = ENOMEM;
-    return NULL;
+  size_t offset = (size_t)((char *)ptr - (char *)seg);
+  size_t new_size = sa_align_up(offset + size, page);
+  if (new_size == seg->size) return ptr;
+  if (sa_segment_cache_resize(heap, seg, new_size) == 0) {
+    sa_purge_poll(1);
+    return ptr;
   }
-  return moved->user;
+  int default_aligned = offset == SA_SEGMENT_HEADER_SIZE;
+  sa_segment_t *moved = sa_segment_remap(heap, seg, new_size, default_aligned);
+  if (moved != NULL) return moved->user;
+  /* Over-aligned with its neighbour taken, or the OS refused mremap. */
+  return large_realloc_copy(heap, seg, ptr, size);
 }
 
 /* segment_cache.c */

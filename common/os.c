@@ -58,8 +58,8 @@ void sa_os_unmap(void *addr, size_t size) {
   munmap(addr, sa_align_up(size, sa_os_page_size()));
 }
 
-void *sa_os_remap(void *addr, size_t old_size, size_t new_size) {
-  void *p = mremap(addr, old_size, new_size, MREMAP_MAYMOVE);
+void *sa_os_remap(void *addr, size_t old_size, size_t new_size, int may_move) {
+  void *p = mremap(addr, old_size, new_size, may_move ? MREMAP_MAYMOVE : 0);
   if (p == MAP_FAILED) {
     errno = ENOMEM;
     return NULL;

@@ -13,8 +13,11 @@
 
 #pragma GCC visibility push(hidden)
 
-/* Moves or grows a mapping; NULL (mapping untouched) if the OS refuses. */
-void *sa_os_remap(void *addr, size_t old_size, size_t new_size);
+/* Grows or shrinks a mapping (mremap): in place, or moved (its pages with
+ * it, none copied or faulted again) when may_move and the range after it
+ * is taken. addr..addr+old_size must lie in one mapping of the OS's (one
+ * VMA). NULL (mapping untouched) if the OS refuses. */
+void *sa_os_remap(void *addr, size_t old_size, size_t new_size, int may_move);
 /* Gives the pages back but keeps the range mapped (reads as zero). */
 void sa_os_decommit(void *addr, size_t size);
 

@@ -43,6 +43,9 @@
 extern const sa_strategy_t SA_OVERRIDE_STRATEGY;
 void sa_pagemap_lock(void);
 void sa_pagemap_unlock(void);
+void sa_purge_init(void); /* common/purge.h */
+void sa_purge_prefork(void);
+void sa_purge_postfork(void);
 
 #define SA_EXPORT __attribute__((visibility("default")))
 
@@ -240,6 +243,7 @@ static void override_prefork(void) {
   if (heap == NULL) return;
   heap->strategy->lock(heap);
   pthread_mutex_lock(&heap->segment_lock);
+  sa_purge_prefork();
   sa_pagemap_lock();
 }
 
@@ -247,6 +251,7 @@ static void override_postfork(void) {
   sa_heap_t *heap = __atomic_load_n(&process_heap, __ATOMIC_ACQUIRE);
   if (heap == NULL) return;
   sa_pagemap_unlock();
+  sa_purge_postfork();
   pthread_mutex_unlock(&heap->segment_lock);
   heap->strategy->unlock(heap);
 }
@@ -254,5 +259,6 @@ static void override_postfork(void) {
 __attribute__((constructor)) static void override_init(void) {
   sa_heap_t *heap = override_heap();
   pthread_atfork(override_prefork, override_postfork, override_postfork);
+  sa_purge_init(); /* a background purger may start from now on */
   sa_stats_env_start(heap); /* SA_STATS=prom:path,...: periodic files */
 }

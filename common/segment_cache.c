@@ -1,35 +1,52 @@
 /* The segment cache: address space a heap keeps between its segments' lives,
  * so that a strategy that cycles same-size segments (segregated's slabs)
  * does not pay an mmap and a munmap, two page-table walks and a TLB
- * shootdown every time. Two sources, both under heap->segment_lock:
+ * shootdown every time, and a program that cycles large buffers does not
+ * pay a page fault per page of each. Two sources, both under
+ * heap->segment_lock:
  *
- *   released   segments given back by sa_segment_release: their pages are
+ *   released   segments given back by sa_segment_release (and the tails of
+ *              large objects that shrank or were split): their pages are
  *              resident and dirty; one LIFO list per size in pages
- *              (released[pages]) and one list of bigger spans, counted in
- *              mapped_bytes and in segment_cache_bytes.
+ *              (released[pages]) up to SA_SEGMENT_CACHE_MAX and one list of
+ *              bigger spans, counted in mapped_bytes and in
+ *              segment_cache_bytes.
  *   reserve    one untouched mapping that new segments are carved from in
  *              address order (zero, not resident, not counted); it grows
  *              with the heap, so a heap of N segments makes O(log N) mmaps.
  *
- * Released memory goes back to the OS (as jemalloc's dirty decay, without
- * a background thread): a span released more than config.segment_decay_ms
- * ago is unmapped by the next take or release that looks (at most four
- * times per decay period), and when the cache passes
- * config.segment_cache_bytes all of it goes at once. Either way the spans
- * leave sorted by address, neighbours in one munmap. A heap that stops
- * calling the allocator keeps its cache until the next call or destroy.
+ * Large objects (large.c) take what is nearest: a span within 1/8 of the
+ * request from the exact lists, else the best fit of the big list, split
+ * when more than 1/8 is left over (the head is handed out, the tail stays
+ * cached, its pages resident), else the largest big span of at least half
+ * the request grown by mremap (only the missing pages are new; the kernel
+ * moves the rest without a fault). tcmalloc's page heap does the same with
+ * address-ordered spans; here each span remembers its origin, the mapping
+ * it was cut from (a tag in the large object's header while it lives):
+ * address-adjacent big spans of one origin lie in one VMA, so a freed
+ * object and its cached tail merge back into one span that mremap can
+ * grow. A live large object grows into the cached span right after it, or
+ * leaves its tail here when it shrinks, without a system call.
  *
- * Users: segregated's slabs (sa_segment_take/release, exact sizes) and
- * large objects (large.c: a freed object's span serves a later request
- * needing at most 1/8 less, from the exact lists up to SA_SEGMENT_CACHE_MAX
- * or the first-fit big list up to SA_SEGMENT_CACHE_BIG_MAX). Larger spans
- * (and any with a cache of 0 bytes) map and unmap directly. */
+ * Released memory goes back to the OS (as jemalloc's dirty decay): a span
+ * unused for config.segment_decay_ms is unmapped, by the heap's next call
+ * that sees something due, or by the background purger (purge.c) while the
+ * heap makes none; what comes due within the next eighth of the period goes
+ * in the same pass, so a span is unmapped between 7/8 and all of the
+ * period after its last use. When the cache passes
+ * config.segment_cache_bytes all of it goes at once. Either way the spans
+ * leave sorted by address, neighbours in one munmap, and the munmaps run
+ * without segment_lock held.
+ *
+ * Spans above SA_SEGMENT_CACHE_BIG_MAX (and any with a cache of 0 bytes)
+ * map and unmap directly. */
 #include <errno.h>
 #include <string.h>
 #include <time.h>
 
 #include "os.h"
 #include "pagemap.h"
+#include "purge.h"
 #include "segment.h"
 #include "stratalloc/strategy.h"
 
@@ -45,6 +62,7 @@ typedef struct sa_span {
   size_t size;
   uint64_t released_ms; /* CLOCK_MONOTONIC_COARSE */
   const void *user;     /* a large object's user pointer, else NULL (sa_segment_cache_holds) */
+  uint32_t origin;      /* the mapping it was cut from; 0: unknown (never merged) */
 } sa_span_t;
 _Static_assert(sizeof(sa_span_t) <= SA_SEGMENT_HEADER_SIZE, "a span's link fits its segment header");
 
@@ -53,6 +71,17 @@ static uint64_t now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
   return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+uint64_t sa_segment_cache_now_ms(void) { return now_ms(); }
+
+static uint32_t g_origin;
+
+uint32_t sa_segment_new_origin(void) {
+  uint32_t o;
+  do o = __atomic_add_fetch(&g_origin, 1, __ATOMIC_RELAXED);
+  while (o == 0);
+  return o;
 }
 
 #define BIG_LIST (SA_SEGMENT_CACHE_PAGES + 1)
@@ -65,6 +94,12 @@ static inline size_t span_list(size_t size) {
 static int cacheable(const sa_heap_t *heap, size_t size) {
   return heap->config.segment_cache_bytes != 0 && size <= SA_SEGMENT_CACHE_BIG_MAX &&
          sa_os_page_size() == ((size_t)1 << SA_PAGEMAP_PAGE_SHIFT);
+}
+
+/* The time by which everything released at or before t is due. */
+static inline uint64_t due_at(const sa_heap_t *heap, uint64_t released) {
+  uint64_t decay = heap->config.segment_decay_ms;
+  return released + decay - decay / 8;
 }
 
 /* ---- the reserve ----------------------------------------------------------- */
@@ -91,7 +126,7 @@ static void *reserve_take(sa_heap_t *heap, size_t size) {
   return p;
 }
 
-/* ---- released spans -------------------------------------------------------- */
+/* ---- giving spans back ------------------------------------------------------- */
 
 /* Sorts a list by address (merge sort, no allocation). */
 static sa_span_t *spans_sort(sa_span_t *list) {
@@ -113,117 +148,277 @@ static sa_span_t *spans_sort(sa_span_t *list) {
   return head.next;
 }
 
-/* Called with segment_lock held: bytes of released spans were unmapped. */
-static void released_gone(sa_heap_t *heap, size_t bytes) {
-  __atomic_sub_fetch(&heap->mapped_bytes, bytes, __ATOMIC_RELAXED);
-  heap->segment_cache.cached_bytes -= bytes;
-  heap->segment_cache.purged_bytes += bytes;
+/* Unmaps a list of spans taken off the cache (no lock needed: they are no
+ * one's), address-adjacent ones in one munmap. */
+static void spans_unmap(sa_span_t *list) {
+  list = spans_sort(list);
+  while (list) {
+    char *start = (char *)list;
+    char *end = start + list->size;
+    list = list->next;
+    while (list && (char *)list == end) {
+      end += list->size;
+      list = list->next;
+    }
+    sa_os_unmap(start, (size_t)(end - start));
+  }
 }
 
-/* Called with segment_lock held: the released spans released at or before
- * `before` (ms; UINT64_MAX: all) back to the OS, address-adjacent ones in
- * one munmap. */
-static void released_purge(sa_heap_t *heap, uint64_t before) {
+/* Called with segment_lock held: s (off its list) is on its way to the OS
+ * through *dead. */
+static void span_dead(sa_heap_t *heap, sa_span_t *s, sa_span_t **dead) {
+  __atomic_sub_fetch(&heap->mapped_bytes, s->size, __ATOMIC_RELAXED);
+  heap->segment_cache.cached_bytes -= s->size;
+  heap->segment_cache.purged_bytes += s->size;
+  s->next = *dead;
+  *dead = s;
+}
+
+/* Called with segment_lock held: every span due at now (UINT64_MAX: every
+ * span) onto *dead; oldest_ms recomputed from what stays. */
+static void released_collect(sa_heap_t *heap, uint64_t now, sa_span_t **dead) {
   sa_segment_cache_t *sc = &heap->segment_cache;
-  sa_span_t *old = NULL;
-  size_t bytes = 0;
-  for (size_t i = 0; i <= BIG_LIST; i++) {
+  uint64_t oldest = UINT64_MAX;
+  for (size_t i = 0; i <= BIG_LIST && sc->cached_bytes != 0; i++) {
     sa_span_t **link = &sc->released[i];
     while (*link) {
       sa_span_t *s = *link;
-      if (s->released_ms > before) {
+      if (now != UINT64_MAX && due_at(heap, s->released_ms) > now) {
+        if (s->released_ms < oldest) oldest = s->released_ms;
         link = &s->next;
         continue;
       }
       *link = s->next;
-      s->next = old;
-      old = s;
-      bytes += s->size;
+      span_dead(heap, s, dead);
     }
   }
-  if (old == NULL) return;
-  old = spans_sort(old);
-  while (old) {
-    char *start = (char *)old;
-    char *end = start + old->size;
-    old = old->next;
-    while (old && (char *)old == end) {
-      end += old->size;
-      old = old->next;
-    }
-    sa_os_unmap(start, (size_t)(end - start));
-  }
-  released_gone(heap, bytes);
+  sc->oldest_ms = oldest;
 }
 
-/* Called with segment_lock held by take and release: decays the cache. */
-static void released_decay(sa_heap_t *heap) {
+/* Called with segment_lock held by the heap's calls: the decay, when
+ * something may be due (one comparison otherwise). */
+static void released_decay(sa_heap_t *heap, uint64_t now, sa_span_t **dead) {
   sa_segment_cache_t *sc = &heap->segment_cache;
-  if (sc->cached_bytes == 0) return;
-  uint64_t decay = heap->config.segment_decay_ms, now = now_ms();
-  if (now - sc->decay_checked_ms < decay / 4) return;
-  sc->decay_checked_ms = now;
-  if (now >= decay) released_purge(heap, now - decay);
+  if (sc->cached_bytes != 0 && due_at(heap, sc->oldest_ms) <= now) released_collect(heap, now, dead);
 }
 
 /* Called with segment_lock held when a request of size bytes found nothing
- * of its size here and will map afresh: gives back at least as many cached
+ * to reuse here and will map afresh: gives back at least as many cached
  * bytes (biggest lists first), so that spans of the wrong sizes do not
  * pile up on top of new mappings (a program freeing and allocating large
  * buffers of ever different sizes otherwise peaks at its live bytes plus
  * the cache: python with random 128 KiB..2 MiB buffers, +35% RSS), beyond
  * the first SHRINK_FLOOR bytes. */
-static void released_shrink(sa_heap_t *heap, size_t size) {
+static void released_shrink(sa_heap_t *heap, size_t size, sa_span_t **dead) {
   sa_segment_cache_t *sc = &heap->segment_cache;
   /* Up to SHRINK_FLOOR stays: a few spans of neighbouring sizes serve a
    * loop whose sizes vary a little. */
   if (sc->cached_bytes <= SHRINK_FLOOR) return;
   if (size > sc->cached_bytes - SHRINK_FLOOR) size = sc->cached_bytes - SHRINK_FLOOR;
   size_t bytes = 0;
-  for (size_t i = BIG_LIST + 1; i-- > 0 && bytes < size && sc->cached_bytes > bytes;) {
+  for (size_t i = BIG_LIST + 1; i-- > 0 && bytes < size;) {
     while (sc->released[i] != NULL && bytes < size) {
       sa_span_t *s = sc->released[i];
       sc->released[i] = s->next;
       bytes += s->size;
-      sa_os_unmap(s, s->size);
+      span_dead(heap, s, dead);
     }
   }
-  released_gone(heap, bytes);
 }
 
-/* Called with segment_lock held: unlinks a released span of at least size
- * and at most size + slack bytes, smallest list first (the exact lists), or
- * the first fit of the big list. NULL if none. */
-static sa_span_t *released_take(sa_heap_t *heap, size_t size, size_t slack) {
+/* ---- keeping spans --------------------------------------------------------- */
+
+/* Called with segment_lock held: s (size, released_ms, user, origin set)
+ * joins the cache, merged with a big neighbour of its origin (below and
+ * above; not two user pointers in one span, so that each freed object's
+ * double free stays recognisable), and the heap onto the purger's list.
+ * cached_bytes grows by s's size; mapped_bytes is the caller's. */
+static void span_keep(sa_heap_t *heap, sa_span_t *s) {
   sa_segment_cache_t *sc = &heap->segment_cache;
-  sa_span_t *s = NULL, **link = NULL;
-  if (size <= SA_SEGMENT_CACHE_MAX) {
+  if (sc->cached_bytes == 0 || s->released_ms < sc->oldest_ms) sc->oldest_ms = s->released_ms;
+  sc->cached_bytes += s->size;
+  if (s->origin != 0 && span_list(s->size) == BIG_LIST) {
+    for (sa_span_t **link = &sc->released[BIG_LIST]; *link;) {
+      sa_span_t *n = *link;
+      int below = (char *)n + n->size == (char *)s, above = (char *)s + s->size == (char *)n;
+      if (n->origin != s->origin || !(below || above) || (n->user && s->user)) {
+        link = &n->next;
+        continue;
+      }
+      *link = n->next;
+      if (n->released_ms > s->released_ms) s->released_ms = n->released_ms;
+      if (s->user == NULL) s->user = n->user;
+      if (below) {
+        n->size += s->size;
+        n->released_ms = s->released_ms;
+        n->user = s->user;
+        s = n;
+      } else {
+        s->size += n->size;
+      }
+    }
+  }
+  size_t list = span_list(s->size);
+  s->next = sc->released[list];
+  sc->released[list] = s;
+  if (!sc->purge_listed && heap->config.background_purge) {
+    sc->purge_listed = 1;
+    sa_purge_list(heap);
+  }
+}
+
+/* Called with segment_lock held: [at, end) of a span taken off the cache
+ * (its fields in *was) kept; mapped_bytes is the caller's. */
+static void span_keep_tail(sa_heap_t *heap, const sa_span_t *was, char *at, char *end) {
+  sa_span_t *t = (sa_span_t *)at;
+  t->size = (size_t)(end - at);
+  t->released_ms = was->released_ms;
+  t->user = was->user && (const char *)was->user >= at ? was->user : NULL;
+  t->origin = was->origin;
+  span_keep(heap, t);
+}
+
+/* Called with segment_lock held: unlinks s (*link == s) from the cache,
+ * its bytes in use from now on (out of segment_cache_bytes and, until they
+ * are registered again, out of mapped_bytes). */
+static void span_unlink(sa_heap_t *heap, sa_span_t **link, sa_span_t *s) {
+  *link = s->next;
+  heap->segment_cache.cached_bytes -= s->size;
+  __atomic_sub_fetch(&heap->mapped_bytes, s->size, __ATOMIC_RELAXED);
+}
+
+static void span_take(sa_heap_t *heap, sa_span_t **link, sa_span_t *s) {
+  span_unlink(heap, link, s);
+  heap->segment_cache.reused++;
+}
+
+/* Called with segment_lock held: unlinks an exact-size span of size bytes
+ * (a slab's), or NULL. */
+static sa_span_t *released_take_exact(sa_heap_t *heap, size_t size) {
+  sa_segment_cache_t *sc = &heap->segment_cache;
+  sa_span_t **link = size <= SA_SEGMENT_CACHE_MAX ? &sc->released[span_list(size)] : NULL;
+  if (link == NULL) {
+    for (link = &sc->released[BIG_LIST]; *link; link = &(*link)->next)
+      if ((*link)->size == size) break;
+  }
+  sa_span_t *s = *link;
+  if (s) span_take(heap, link, s);
+  return s;
+}
+
+void *sa_segment_cache_pop(sa_heap_t *heap, size_t size, size_t *got, uint32_t *origin,
+                           size_t *fresh) {
+  if (!cacheable(heap, size)) return NULL;
+  sa_segment_cache_t *sc = &heap->segment_cache;
+  sa_span_t *dead = NULL, *s = NULL, *grow = NULL, **link = NULL, **grow_link = NULL;
+  size_t slack = size / 8;
+  pthread_mutex_lock(&heap->segment_lock);
+  released_decay(heap, now_ms(), &dead);
+  if (size <= SA_SEGMENT_CACHE_MAX) { /* an exact list within 1/8 */
     size_t last = span_list(size + slack < SA_SEGMENT_CACHE_MAX ? size + slack : SA_SEGMENT_CACHE_MAX);
     for (size_t i = span_list(size); i <= last && s == NULL; i++)
       if (sc->released[i]) s = *(link = &sc->released[i]);
   }
-  if (s == NULL && size + slack > SA_SEGMENT_CACHE_MAX) {
-    for (link = &sc->released[BIG_LIST]; (s = *link) != NULL; link = &s->next)
-      if (s->size >= size && s->size - size <= slack) break;
+  if (s == NULL) { /* the big list: the best fit, or the largest of at least size/2 */
+    for (sa_span_t **l = &sc->released[BIG_LIST]; *l; l = &(*l)->next) {
+      sa_span_t *n = *l;
+      if (n->size >= size) {
+        if (s == NULL || n->size < s->size) s = n, link = l;
+      } else if (n->size >= size - size / 2 && (grow == NULL || n->size > grow->size)) {
+        grow = n, grow_link = l;
+      }
+    }
   }
-  if (s == NULL) return NULL;
-  *link = s->next;
-  sc->cached_bytes -= s->size;
-  /* Still in mapped_bytes as cached; registering counts it as in use. */
-  __atomic_sub_fetch(&heap->mapped_bytes, s->size, __ATOMIC_RELAXED);
-  sc->reused++;
-  return s;
+  *fresh = 0;
+  if (s != NULL) {
+    grow = NULL;
+    size_t have = s->size;
+    span_take(heap, link, s);
+    if (have - size > slack) { /* split: the tail stays, resident */
+      sa_span_t was = *s;
+      s->size = size;
+      span_keep_tail(heap, &was, (char *)s + size, (char *)s + have);
+      __atomic_add_fetch(&heap->mapped_bytes, have - size, __ATOMIC_RELAXED);
+    }
+    *got = s->size;
+    *origin = s->origin;
+  } else if (grow != NULL) {
+    span_take(heap, grow_link, grow);
+  } else if (sc->cached_bytes != 0) {
+    released_shrink(heap, size, &dead);
+  }
+  pthread_mutex_unlock(&heap->segment_lock);
+  spans_unmap(dead);
+  if (grow == NULL) return s;
+  /* Outside the lock: the span is no one's while it moves. */
+  size_t had = grow->size;
+  sa_span_t keep = *grow;
+  void *mem = sa_os_remap(grow, had, size, 1);
+  if (mem == NULL) { /* back where it was */
+    pthread_mutex_lock(&heap->segment_lock);
+    *grow = keep;
+    __atomic_add_fetch(&heap->mapped_bytes, had, __ATOMIC_RELAXED);
+    span_keep(heap, grow);
+    pthread_mutex_unlock(&heap->segment_lock);
+    return NULL;
+  }
+  *got = size;
+  *fresh = size - had;
+  *origin = sa_segment_new_origin(); /* its own VMA now (or the old one, grown) */
+  return mem;
 }
 
-void *sa_segment_cache_pop(sa_heap_t *heap, size_t size, size_t slack, size_t *got) {
-  if (!cacheable(heap, size)) return NULL;
-  pthread_mutex_lock(&heap->segment_lock);
-  sa_span_t *s = released_take(heap, size, slack);
-  if (s) *got = s->size;
-  else if (heap->segment_cache.cached_bytes != 0) released_shrink(heap, size);
-  released_decay(heap);
+/* ---- live large objects resized in place ------------------------------------ */
+
+int sa_segment_cache_resize(sa_heap_t *heap, sa_segment_t *seg, size_t new_size) {
+  sa_segment_cache_t *sc = &heap->segment_cache;
+  size_t old_size = seg->size, old_usable = seg->usable;
+  char *end = (char *)seg + old_size;
+  int done = -1;
+  sa_span_t *dead = NULL;
+  if (new_size < old_size) {
+    if (!cacheable(heap, old_size - new_size)) return -1;
+    pthread_mutex_lock(&heap->segment_lock);
+    uint64_t now = now_ms();
+    released_decay(heap, now, &dead);
+    seg->size = new_size;
+    seg->usable -= old_size - new_size;
+    sa_segment_large_resized(heap, seg, old_usable);
+    sa_span_t *t = (sa_span_t *)((char *)seg + new_size);
+    t->size = old_size - new_size;
+    t->released_ms = now;
+    t->user = NULL;
+    t->origin = seg->strategy_data;
+    span_keep(heap, t); /* mapped_bytes: the same bytes, now cached */
+    if (sc->cached_bytes > heap->config.segment_cache_bytes) released_collect(heap, UINT64_MAX, &dead);
+    done = 0;
+  } else {
+    size_t more = new_size - old_size;
+    uint32_t origin = seg->strategy_data;
+    if (origin == 0) return -1;
+    pthread_mutex_lock(&heap->segment_lock);
+    /* The big span right after the object, of its origin (one VMA): the
+     * tails that splits and shrinks leave. */
+    for (sa_span_t **link = &sc->released[BIG_LIST]; *link; link = &(*link)->next) {
+      sa_span_t *s = *link;
+      if ((char *)s != end || s->origin != origin || s->size < more) continue;
+      size_t have = s->size;
+      sa_span_t was = *s;
+      span_unlink(heap, link, s);
+      __atomic_add_fetch(&heap->mapped_bytes, have, __ATOMIC_RELAXED); /* still mapped, now in use */
+      size_t used = have - more <= more / 8 ? have : more;
+      if (used < have) span_keep_tail(heap, &was, end + used, end + have);
+      seg->size = old_size + used;
+      seg->usable += used;
+      sa_segment_large_resized(heap, seg, old_usable);
+      done = 0;
+      break;
+    }
+    released_decay(heap, now_ms(), &dead);
+  }
   pthread_mutex_unlock(&heap->segment_lock);
-  return s;
+  spans_unmap(dead);
+  return done;
 }
 
 /* ---- the API ----------------------------------------------------------------- */
@@ -235,23 +430,28 @@ sa_segment_t *sa_segment_take(sa_heap_t *heap, size_t size, int *zeroed) {
     return sa_segment_map(heap, size, 0, SA_SEGMENT_HEAP);
   }
   sa_segment_cache_t *sc = &heap->segment_cache;
+  sa_span_t *dead = NULL;
   pthread_mutex_lock(&heap->segment_lock);
-  sa_span_t *s = released_take(heap, size, 0);
+  sa_span_t *s = released_take_exact(heap, size);
   void *mem;
   if (s != NULL) {
     mem = s;
     *zeroed = 0;
   } else {
-    if (sc->cached_bytes != 0) released_shrink(heap, size);
+    if (sc->cached_bytes != 0) released_shrink(heap, size, &dead);
     mem = reserve_take(heap, size);
-    if (mem == NULL && sc->cached_bytes != 0) {
-      released_purge(heap, UINT64_MAX); /* address space is short: give back what we keep */
+    if (mem == NULL && (sc->cached_bytes != 0 || dead != NULL)) {
+      /* Address space is short: give back what we keep, now. */
+      released_collect(heap, UINT64_MAX, &dead);
+      spans_unmap(dead);
+      dead = NULL;
       mem = reserve_take(heap, size);
     }
     *zeroed = 1;
   }
-  released_decay(heap);
+  released_decay(heap, now_ms(), &dead);
   pthread_mutex_unlock(&heap->segment_lock);
+  spans_unmap(dead);
   if (mem == NULL) {
     errno = ENOMEM;
     return NULL;
@@ -260,7 +460,7 @@ sa_segment_t *sa_segment_take(sa_heap_t *heap, size_t size, int *zeroed) {
    * strategy sets its fields (front-ends read seg->usable without a lock). */
   if (!*zeroed) memset(mem, 0, SA_SEGMENT_HEADER_SIZE);
   sa_segment_t *seg = *zeroed ? sa_segment_register(heap, mem, size, SA_SEGMENT_HEAP)
-                              : sa_segment_reregister(heap, mem, size, SA_SEGMENT_HEAP);
+                              : sa_segment_reregister(heap, mem, size, SA_SEGMENT_HEAP, 0);
   if (seg == NULL) {
     sa_os_unmap(mem, size);
     errno = ENOMEM;
@@ -274,32 +474,75 @@ void sa_segment_release(sa_heap_t *heap, sa_segment_t *seg) {
     sa_segment_unmap(heap, seg);
     return;
   }
-  const void *user = seg->kind == SA_SEGMENT_LARGE ? seg->user : NULL;
+  int large = seg->kind == SA_SEGMENT_LARGE;
+  const void *user = large ? seg->user : NULL;
+  uint32_t origin = large ? seg->strategy_data : 0;
   sa_segment_unregister(heap, seg);
   sa_segment_cache_t *sc = &heap->segment_cache;
-  sa_span_t *s = (sa_span_t *)seg;
-  s->size = size;
-  s->released_ms = now_ms();
-  s->user = user;
+  sa_span_t *s = (sa_span_t *)seg, *dead = NULL;
+  uint64_t now = now_ms();
   pthread_mutex_lock(&heap->segment_lock);
-  s->next = sc->released[span_list(size)];
-  sc->released[span_list(size)] = s;
-  sc->cached_bytes += size;
+  /* What is due goes first: with segment_decay_ms 0 the span released now
+   * still serves the next take. */
+  released_decay(heap, now, &dead);
+  s->size = size;
+  s->released_ms = now;
+  s->user = user;
+  s->origin = origin;
   __atomic_add_fetch(&heap->mapped_bytes, size, __ATOMIC_RELAXED);
-  if (sc->cached_bytes > heap->config.segment_cache_bytes) released_purge(heap, UINT64_MAX);
-  else released_decay(heap);
+  span_keep(heap, s);
+  if (sc->cached_bytes > heap->config.segment_cache_bytes) released_collect(heap, UINT64_MAX, &dead);
   pthread_mutex_unlock(&heap->segment_lock);
+  spans_unmap(dead);
+  sa_purge_poll(0);
+}
+
+/* Called with segment_lock held: the heap off the purger's list when its
+ * cache is empty (destroy, trim). */
+static void purge_forget(sa_heap_t *heap) {
+  sa_segment_cache_t *sc = &heap->segment_cache;
+  if (sc->purge_listed && sc->cached_bytes == 0) {
+    sa_purge_unlist(heap);
+    sc->purge_listed = 0;
+  }
 }
 
 size_t sa_segment_cache_purge(sa_heap_t *heap) {
+  sa_span_t *dead = NULL;
   pthread_mutex_lock(&heap->segment_lock);
   size_t bytes = heap->segment_cache.cached_bytes;
-  released_purge(heap, UINT64_MAX);
+  released_collect(heap, UINT64_MAX, &dead);
   sa_segment_cache_t *sc = &heap->segment_cache;
   sa_os_unmap(sc->reserve, (size_t)(sc->reserve_end - sc->reserve));
   sc->reserve = sc->reserve_end = NULL;
+  purge_forget(heap);
   pthread_mutex_unlock(&heap->segment_lock);
+  spans_unmap(dead);
   return bytes;
+}
+
+size_t sa_segment_cache_decay(sa_heap_t *heap, uint64_t now) {
+  sa_span_t *dead = NULL;
+  pthread_mutex_lock(&heap->segment_lock);
+  size_t before = heap->segment_cache.cached_bytes;
+  released_collect(heap, now, &dead);
+  size_t bytes = before - heap->segment_cache.cached_bytes;
+  pthread_mutex_unlock(&heap->segment_lock);
+  spans_unmap(dead);
+  return bytes;
+}
+
+uint64_t sa_segment_cache_visit(sa_heap_t *heap, uint64_t now, uint64_t retry_ms) {
+  sa_segment_cache_t *sc = &heap->segment_cache;
+  if (pthread_mutex_trylock(&heap->segment_lock) != 0) return now + retry_ms;
+  sa_span_t *dead = NULL;
+  released_decay(heap, now, &dead);
+  uint64_t next = UINT64_MAX;
+  if (sc->cached_bytes != 0) next = due_at(heap, sc->oldest_ms);
+  else sc->purge_listed = 0; /* the caller unlinks it, under purge_lock */
+  pthread_mutex_unlock(&heap->segment_lock);
+  spans_unmap(dead);
+  return next;
 }
 
 /* The error path of a pointer the page map does not know (large.c's

@@ -38,7 +38,11 @@ extern "C" {
   X(size, segment_cache_bytes, (size_t)1 << 30, 0, (size_t)1 << 40,               \
     "freed slab and large-object bytes kept for reuse before all go back; 0: none") \
   X(size, segment_decay_ms, 1000, 0, (size_t)1 << 32,                            \
-    "freed slab and large-object memory unused this long (ms) goes back to the OS")            \
+    "freed slab and large-object memory unused this long (ms) goes back to the OS "  \
+    "(between 7/8 of it and all of it after its last use)")                       \
+  X(bool, background_purge, 1, 0, 1,                                             \
+    "1: one thread per process (started at the first cached large object) gives back " \
+    "decayed memory while the program makes no call; 0: only the heap's own calls do") \
   X(size, cache_fill_threshold, 32, 1, 1 << 16,                                  \
     "thread_cache: blocks fetched from the back-end on a miss, at most half "    \
     "of what the bin holds")                                                      \

@@ -157,7 +157,9 @@ typedef struct sa_heap_counters {
 
 /* Address space a heap keeps between segments' lives (segment_cache.c):
  * released segments by size in pages, and an untouched reserve to carve
- * new ones from. */
+ * new ones from; what goes unused for config.segment_decay_ms goes back to
+ * the OS, on the heap's own calls or from the background purger
+ * (common/purge.c), which keeps a list of the heaps that cache anything. */
 #define SA_SEGMENT_CACHE_MAX ((size_t)1024 * 1024)       /* exact-size lists up to this */
 #define SA_SEGMENT_CACHE_PAGES (SA_SEGMENT_CACHE_MAX >> 12)
 #define SA_SEGMENT_CACHE_BIG_MAX ((size_t)64 * 1024 * 1024) /* one first-fit list up to this */
@@ -166,8 +168,10 @@ typedef struct sa_segment_cache {
   struct sa_span *released[SA_SEGMENT_CACHE_PAGES + 2];
   uint64_t cached_bytes;   /* bytes in released[] (resident, in mapped_bytes) */
   uint64_t reused, purged_bytes; /* segments served from released[]; bytes unmapped */
-  uint64_t decay_checked_ms;
+  uint64_t oldest_ms;      /* at or before the release of every cached span */
   char *reserve, *reserve_end;
+  struct sa_heap *purge_next; /* purge.c's list of heaps that cache, under its lock */
+  uint32_t purge_listed;      /* on that list (or being put on it), under segment_lock */
 } sa_segment_cache_t;
 
 struct sa_heap {
@@ -244,6 +248,12 @@ size_t sa_segment_cache_purge(sa_heap_t *heap);
 /* sa_check's part: the cache's lists agree with its byte count and none of
  * its spans is in the page map. Returns failures (reported). */
 size_t sa_segment_cache_check(sa_heap_t *heap);
+/* The decay as of now_ms (CLOCK_MONOTONIC_COARSE, in ms; tests pass a time
+ * of their own): gives back every cached span released at or before
+ * now_ms - segment_decay_ms * 7/8 (what comes due within the next eighth
+ * goes with what is due, in one pass). Returns the bytes given back. The
+ * heap's calls and the background purger run it with the clock's now. */
+size_t sa_segment_cache_decay(sa_heap_t *heap, uint64_t now_ms);
 /* The segment that contains ptr, or NULL if no heap of this process owns it:
  * the page map (common/pagemap.c), two levels over the 36-bit page number of
  * a 48-bit address (18 bits each: a leaf maps 1 GiB), two dependent loads
