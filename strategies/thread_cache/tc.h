@@ -64,6 +64,7 @@ static inline size_t tc_bin_floor(size_t u) { return sa_sc_floor(u); }
  * one at a time, 4 KiB ones eight), as tcmalloc moves fewer objects per
  * batch for larger classes. */
 #define TC_FILL_BYTES ((size_t)32 * 1024)
+#define TC_FILL_MIN_BYTES ((size_t)4096) /* a slow-starting fill at least */
 #define TC_GROW_MAX 32
 #define TC_GROW_BIN_BYTES ((size_t)128 * 1024) /* a grown bin's bytes at most */
 #define TC_GROW_BYTES ((size_t)1024 * 1024)

@@ -45,10 +45,11 @@ extern "C" {
     "decayed memory while the program makes no call; 0: only the heap's own calls do") \
   X(size, cache_fill_threshold, 32, 1, 1 << 16,                                  \
     "thread_cache: blocks fetched from the back-end on a miss, at most half "    \
-    "of what the bin holds")                                                      \
+    "of what the bin holds and 32 KiB; a bin's first fills take 1, 2, 4, ...")   \
   X(size, cache_flush_threshold, 64, 2, 1 << 16,                                 \
     "thread_cache: a bin holding more blocks flushes half back; a bin holds at " \
-    "most 128 KiB of blocks (8192 of 16 bytes), so above 8192 nothing changes")  \
+    "most 64 KiB of blocks (4096 of 16 bytes); one that runs dry and overflows " \
+    "in turn doubles, up to 32x and 128 KiB")                                     \
   X(bool, enable_thread_cache, 1, 0, 1,                                          \
     "thread_cache: 0 turns the per-thread bins off at run time")                 \
   X(bool, enable_aggressive_coalescing, 1, 0, 1,                                 \
