@@ -327,12 +327,12 @@ static inline void *tc_next(const tc_cache_t *c, const void *p) {
   return tc_unlink_word(c, *(const uint64_t *)p);
 }
 static inline uint64_t tc_mark(const tc_cache_t *c, const void *p, size_t u, uint64_t link) {
-  return c->key ^ (uintptr_t)p ^ u ^ link;
+  return (c->key ^ (uintptr_t)p) ^ u ^ link;
 }
 /* What p's words decode to: its usable size if it is cached and intact,
  * that | TC_FLUSHED if a flush gave it back, anything >= 2^17 otherwise. */
 static inline uint64_t tc_mark_of(const tc_cache_t *c, const void *p) {
-  return *tc_mark_word(p) ^ *(const uint64_t *)p ^ c->key ^ (uintptr_t)p;
+  return (*tc_mark_word(p) ^ *(const uint64_t *)p) ^ (c->key ^ (uintptr_t)p); /* key ^ p as tc_mark has it */
 }
 /* Whether p carries its mark, cached or flushed. */
 static inline int tc_tagged(const tc_cache_t *c, const void *p) {
@@ -362,20 +362,39 @@ static inline void *tc_bin_take(tc_cache_t *c, tc_bin_t *b, uint64_t *u) {
 
 /* Links block p of usable size u at the head of bin b, marked cached. For
  * push and fill (which count it differently). */
-static inline void tc_bin_put(tc_cache_t *c, tc_bin_t *b, void *p, size_t u) {
-  uint64_t link = tc_link(c, b->head);
+/* Writes cached block p's two words: linked to next, marked with size u.
+ * Both are computed before either store (a store into p could alias c's
+ * keys as far as the compiler knows). */
+static inline void tc_put_words(const tc_cache_t *c, void *p, size_t u, const void *next) {
+  uint64_t link = tc_link(c, next), mark = tc_mark(c, p, u, link);
   *(uint64_t *)p = link;
-  *tc_mark_word(p) = tc_mark(c, p, u, link);
+  *tc_mark_word(p) = mark;
+}
+
+static inline void tc_bin_put(tc_cache_t *c, tc_bin_t *b, void *p, size_t u) {
+  tc_put_words(c, p, u, b->head);
   b->head = p;
   TC_ADD(b->room, -1);
 }
 
-/* Takes the head of bin b (not empty) for the user. */
-static inline void *tc_pop(tc_cache_t *c, tc_bin_t *b) {
-  uint64_t u;
-  void *p = tc_bin_take(c, b, &u);
+/* The head of bin b, unlinked for the user if its words decode to a cached
+ * mark; else NULL: an empty bin (TC_END), or a damaged head (tc_pop reports
+ * it, the fast path leaves it to the slow path). */
+static inline void *tc_try_pop(tc_cache_t *c, tc_bin_t *b) {
+  void *p = b->head;
+  uint64_t u = tc_mark_of(c, p);
+  if (SA_UNLIKELY(u > 0xffff)) return NULL;
+  b->head = tc_next(c, p);
+  TC_ADD(b->room, 1);
   *tc_mark_word(p) = 0; /* no mark in a live block */
   tc_count_pop(c, u);
+  return p;
+}
+
+/* Takes the head of bin b (not empty) for the user. */
+static inline void *tc_pop(tc_cache_t *c, tc_bin_t *b) {
+  void *p = tc_try_pop(c, b);
+  if (SA_UNLIKELY(p == NULL)) tc_corrupt(c, b->head);
   return p;
 }
 

@@ -24,14 +24,7 @@ static inline __attribute__((always_inline)) void *tc_fast_malloc(size_t n) {
   if (SA_LIKELY(n <= TC_SMALL_MAX)) b = tc_bin_at(c, c->small_off[(n + 15) >> 4]);
   else if (n <= TC_MAX_CACHED) b = &c->bins[c->class_bin[tc_bin_ceil(n)]];
   else return NULL;
-  void *p = b->head;
-  uint64_t u = tc_mark_of(c, p);
-  if (SA_UNLIKELY(u > 0xffff)) return NULL;
-  b->head = tc_next(c, p);
-  b->room++;
-  *tc_mark_word(p) = 0; /* no mark in a live block */
-  tc_count_pop(c, u);
-  return p;
+  return tc_try_pop(c, b);
 }
 
 /* The bin of a block of usable size u, 16 <= u <= TC_MAX_CACHED. */
@@ -39,31 +32,28 @@ static inline __attribute__((always_inline)) tc_bin_t *tc_fast_floor_bin(tc_cach
   return SA_LIKELY(u <= TC_SMALL_MAX) ? tc_bin_at(c, c->floor_off[u >> 4]) : &c->bins[tc_bin_floor(u)];
 }
 
+/* The usable size of ptr if it is a live, unmarked block of a slab of the
+ * process heap within the cache's sizes, else 0 (the slow path reports a
+ * bad pointer or a block the back-end holds free). Reads *ptr only once its
+ * segment bounds hold it (sa_segment_probe). */
+static inline __attribute__((always_inline)) size_t tc_fast_block(const tc_cache_t *c, void *ptr) {
+  sa_segment_t *seg = sa_segment_probe(ptr);
+  if (SA_UNLIKELY(seg == NULL || seg->heap != c->heap)) return 0;
+  size_t u = seg->usable; /* slabs: the block size; others 0; large: > TC_MAX_CACHED */
+  if (SA_UNLIKELY(u - 1 >= TC_MAX_CACHED)) return 0;
+  uint32_t idx = sa_slab_index(seg, ptr);
+  if (SA_UNLIKELY(idx == UINT32_MAX || !sa_slab_live(seg, idx) || tc_tagged(c, ptr))) return 0;
+  return u;
+}
+
 /* Puts p into the calling thread's cache; 0 if the caller must free it the
  * slow way (p NULL, not the start of a slab block of the process heap,
  * marked, no cache). Never touches errno. */
 static inline __attribute__((always_inline)) int tc_fast_free(void *ptr) {
   tc_cache_t *c = tc_process_cache;
-  sa_segment_t *seg = sa_segment_probe(ptr); /* bounds checked before *ptr is read */
-  if (SA_UNLIKELY(seg == NULL || seg->heap != c->heap)) return 0;
-  size_t u = seg->usable; /* slabs: the block size; others 0; large: > TC_MAX_CACHED */
-  if (SA_UNLIKELY(u - 1 >= TC_MAX_CACHED)) return 0;
-  uint32_t idx = sa_slab_index(seg, ptr);
-  /* not a block start, or a block the back-end holds free: the slow path reports */
-  if (SA_UNLIKELY(idx == UINT32_MAX || !sa_slab_live(seg, idx))) return 0;
-  /* tc_tagged and tc_push's mark, with key ^ ptr loaded once (the stores
-   * into ptr could alias c->key as far as the compiler knows). */
-  uint64_t *w = ptr, kp = c->key ^ (uintptr_t)ptr;
-  if (SA_UNLIKELY(((w[0] ^ w[1] ^ kp) >> TC_MARK_SHIFT) == 0)) return 0;
-  tc_bin_t *b = tc_fast_floor_bin(c, u);
-  uint64_t link = tc_link(c, b->head);
-  TC_ADD(c->n.pushes, 1);
-  TC_ADD(c->n.push_bytes, u);
-  w[0] = link;
-  w[1] = kp ^ u ^ link; /* tc_mark */
-  b->head = ptr;
-  TC_ADD(b->room, -1);
-  if (SA_UNLIKELY(b->room < 0)) tc_flush(c, b);
+  size_t u = tc_fast_block(c, ptr);
+  if (SA_UNLIKELY(u == 0)) return 0;
+  tc_push(c, tc_fast_floor_bin(c, u), ptr, u);
   return 1;
 }
 
@@ -85,12 +75,8 @@ static inline __attribute__((always_inline)) void *tc_fast_calloc(size_t count, 
 static inline __attribute__((always_inline)) void *tc_fast_realloc(void *ptr, size_t n) {
   tc_cache_t *c = tc_process_cache;
   if (SA_UNLIKELY(n - 1 >= TC_MAX_CACHED)) return NULL;
-  sa_segment_t *seg = sa_segment_of(ptr);
-  if (SA_UNLIKELY(seg == NULL || seg->heap != c->heap || seg->kind != SA_SEGMENT_HEAP)) return NULL;
-  size_t u = seg->usable; /* a slab's block size, else 0 */
-  if (SA_UNLIKELY(u - 1 >= TC_MAX_CACHED)) return NULL;
-  uint32_t idx = sa_slab_index(seg, ptr);
-  if (SA_UNLIKELY(idx == UINT32_MAX || !sa_slab_live(seg, idx) || tc_tagged(c, ptr))) return NULL;
+  size_t u = tc_fast_block(c, ptr);
+  if (SA_UNLIKELY(u == 0)) return NULL;
   if (n <= u && n > u / 2) return ptr;
   void *fresh = tc_fast_malloc(n);
   if (SA_UNLIKELY(fresh == NULL)) return NULL;

@@ -264,13 +264,9 @@ static int tc_hand_over(tc_cache_t *c, tc_bin_t *b, uint32_t keep) {
     last = p;
     p = tc_next(c, p);
   }
-  uint64_t link = tc_link(c, TC_END); /* the list ends at last; the mark binds the link */
-  *(uint64_t *)last = link;
-  *tc_mark_word(last) = tc_mark(c, last, u, link);
+  tc_put_words(c, last, u, TC_END); /* the list ends at last */
   if (!tc_xfer_put(h, (size_t)(b - c->bins), head, give, bytes)) {
-    link = tc_link(c, p); /* full: last links on, as it did */
-    *(uint64_t *)last = link;
-    *tc_mark_word(last) = tc_mark(c, last, u, link);
+    tc_put_words(c, last, u, p); /* full: last links on, as it did */
     return 0;
   }
   b->head = p;
