@@ -7,6 +7,7 @@
 #include "large.h"
 #include "os.h"
 #include "pagemap.h"
+#include "purge.h"
 #include "stratalloc/strategy.h"
 
 /* ======================================================================== */
@@ -66,7 +67,14 @@ static void *heap_malloc_slow(sa_heap_t *heap, size_t size);
 
 void *sa_malloc(sa_heap_t *heap, size_t size) {
   /* size 0 wraps around and takes the slow path with the large sizes. */
-  if (SA_LIKELY(size - 1 < heap->small_limit)) return heap->strategy->malloc(heap, size);
+  if (SA_LIKELY(size - 1 < heap->small_limit)) {
+    void *p = heap->strategy->malloc(heap, size);
+    /* A safe point (no lock held, the strategy's state whole): a slab
+     * emptied into the segment cache by a small free asks for the purger
+     * too, and a program of small blocks never reaches large.c's. */
+    sa_purge_poll(1);
+    return p;
+  }
   return heap_malloc_slow(heap, size);
 }
 
@@ -91,8 +99,12 @@ static sa_segment_t *heap_owner(sa_heap_t *heap, const void *ptr, sa_op_t op) {
 void sa_free(sa_heap_t *heap, void *ptr) {
   if (ptr == NULL) return;
   sa_segment_t *seg = heap_owner(heap, ptr, SA_OP_FREE);
-  if (SA_LIKELY(seg->kind == SA_SEGMENT_HEAP)) heap->strategy->free(heap, seg, ptr);
-  else sa_large_free(heap, seg, ptr);
+  if (SA_LIKELY(seg->kind == SA_SEGMENT_HEAP)) {
+    heap->strategy->free(heap, seg, ptr);
+    sa_purge_poll(1); /* as in sa_malloc */
+  } else {
+    sa_large_free(heap, seg, ptr);
+  }
 }
 
 size_t sa_usable_size(sa_heap_t *heap, const void *ptr) {

@@ -18,6 +18,8 @@
 /* The least sleep between two visits: the purger is never busy. */
 #define PURGE_MIN_SLEEP_MS 1
 #define PURGE_STACK ((size_t)64 * 1024)
+/* How long the thread stays with nothing to purge. */
+#define PURGE_IDLE_EXIT_MS 200
 
 enum { PURGER_NONE, PURGER_WANTED, PURGER_STARTING, PURGER_RUNNING, PURGER_FAILED };
 
@@ -53,7 +55,18 @@ static void *purge_main(void *arg) {
       link = &heap->segment_cache.purge_next;
     }
     if (wake == UINT64_MAX) {
-      pthread_cond_wait(&purge_cond, &purge_lock);
+      /* Nothing cached: the thread goes after an idle while, and the next
+       * span cached starts another. A thread that stays would keep alive a
+       * process whose other threads have all exited (the child of a fork
+       * from a thread other than main ends when its last thread does). */
+      struct timespec ts;
+      clock_gettime(CLOCK_MONOTONIC, &ts);
+      ts.tv_nsec += PURGE_IDLE_EXIT_MS * 1000000L;
+      if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+      pthread_cond_timedwait(&purge_cond, &purge_lock, &ts);
+      /* (RUNNING: purge_start is done with the state) */
+      if (purge_heaps == NULL && __atomic_load_n(&purger_state, __ATOMIC_ACQUIRE) == PURGER_RUNNING)
+        break;
       continue;
     }
     /* Both clocks count from the same origin; the coarse one lags by at
@@ -63,7 +76,9 @@ static void *purge_main(void *arg) {
     struct timespec ts = {.tv_sec = (time_t)(wake / 1000), .tv_nsec = (long)(wake % 1000) * 1000000};
     pthread_cond_timedwait(&purge_cond, &purge_lock, &ts);
   }
-  return NULL;
+  __atomic_store_n(&purger_state, PURGER_NONE, __ATOMIC_RELEASE); /* purge_lock held */
+  pthread_mutex_unlock(&purge_lock);
+  return NULL; /* the process's last thread: glibc's exit(0) after it */
 }
 
 /* ---- fork ---------------------------------------------------------------------- */

@@ -31,12 +31,7 @@ void sa_purge_list(sa_heap_t *heap);
 /* Called with heap->segment_lock held, heap listed, its cache empty: takes
  * heap off the list (destroy: the purger never touches it afterwards). */
 void sa_purge_unlist(sa_heap_t *heap);
-/* A safe point: starts the purger if one was asked for. safe: the caller
- * holds no allocator lock and is not inside an allocator call of the
- * process heap (large.c's entry points); 0: it may be (the segment cache),
- * so the thread is started there only in a process whose malloc is not
- * stratalloc's. One atomic load when nothing is asked for. */
-void sa_purge_poll(int safe);
+/* sa_purge_poll, the safe point, is in stratalloc/strategy.h: layers call it. */
 
 /* override.c's hooks: its constructor (the process is initialised: a
  * purger may be started from now on), and its atfork handlers (after the

@@ -287,6 +287,10 @@ void tc_flush(tc_cache_t *c, tc_bin_t *b) {
   }
   if (tc_hand_over(c, b, b->limit / 2)) return;
   tc_flush_to(c, b, b->limit / 2);
+  /* A safe point (no lock held, the bin whole): the flush may have emptied
+   * a slab into the segment cache, and frees that stay in the cache never
+   * reach sa_free's. */
+  sa_purge_poll(1);
 }
 
 void tc_flush_all(tc_cache_t *c) {

@@ -17,6 +17,20 @@ _PROGRAMS = {
     "xz": ("xz_test.sh", "medium", [], []),
     "threads": ("threads_test.sh", "medium", [":threads_churn"], ["$(rootpath :threads_churn)"]),
     "fork": ("fork_test.sh", "medium", [":fork_threads"], ["$(rootpath :fork_threads)"]),
+    "idle": ("idle_test.sh", "medium", [":idle_rss"], ["$(rootpath :idle_rss)"]),
+}
+
+# Known gaps, program -> {strategy: why}: no test is made for these until
+# the gap is closed (the issue named holds it).
+_GAPS = {
+    "idle": {
+        # The cache's blocks, scattered over first_fit's chunks and buddy's
+        # arenas, keep every one of them mapped: these back-ends give back
+        # only whole chunks (arenas). Issue 13 (every back-end behind the
+        # thread cache): decay of the free pages inside a chunk.
+        "thread_cache_first_fit": "issue 13",
+        "thread_cache_buddy": "issue 13",
+    },
 }
 
 def sa_preload_tests(strategies):
@@ -34,6 +48,8 @@ def sa_preload_tests(strategies):
         so = entry.so
         tests = []
         for program, (script, size, data, args) in _PROGRAMS.items():
+            if strategy in _GAPS.get(program, {}):
+                continue
             name = program + "_" + strategy
             native.sh_test(
                 name = name,

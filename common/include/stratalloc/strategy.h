@@ -254,6 +254,13 @@ size_t sa_segment_cache_check(sa_heap_t *heap);
  * goes with what is due, in one pass). Returns the bytes given back. The
  * heap's calls and the background purger run it with the clock's now. */
 size_t sa_segment_cache_decay(sa_heap_t *heap, uint64_t now_ms);
+/* A safe point (common/purge.c): starts the background purger once a
+ * segment cache asked for one. safe: the caller holds no allocator lock and
+ * its state is whole, so pthread_create may call malloc (the sa_ API's
+ * entry points, a layer's slow path after its work); 0: it may not, so the
+ * thread is started only in a process whose malloc is not stratalloc's.
+ * One atomic load when nothing is asked for. */
+void sa_purge_poll(int safe);
 /* The segment that contains ptr, or NULL if no heap of this process owns it:
  * the page map (common/pagemap.c), two levels over the 36-bit page number of
  * a 48-bit address (18 bits each: a leaf maps 1 GiB), two dependent loads
