@@ -148,7 +148,7 @@ void *sa_realloc(sa_heap_t *heap, void *ptr, size_t size) {
     return heap->strategy->realloc(heap, seg, ptr, size);
   size_t old = heap->strategy->usable_size(heap, seg, ptr, SA_OP_REALLOC);
   if (size <= old && size > old / 2) return ptr;
-  void *fresh = sa_malloc(heap, size);
+  void *fresh = sa_malloc(heap, size > old ? sa_realloc_grow(old, size) : size);
   if (fresh == NULL) return NULL;
   memcpy(fresh, ptr, size < old ? size : old);
   heap->strategy->free(heap, seg, ptr);

@@ -662,7 +662,8 @@ static void *seg_realloc(sa_heap_t *heap, sa_segment_t *seg, void *p, size_t siz
     old = d->usable;
     if (size <= old && size > old / 2 && size > SEG_SMALL_MAX) return p;
   }
-  void *fresh = seg_malloc(heap, size);
+  size_t want = size > old ? sa_realloc_grow(old, size) : size;
+  void *fresh = seg_malloc(heap, want <= heap->small_limit ? want : size);
   if (fresh == NULL) return NULL;
   memcpy(fresh, p, size < old ? size : old);
   seg_free(heap, seg, p);

@@ -78,7 +78,8 @@ static inline __attribute__((always_inline)) void *tc_fast_realloc(void *ptr, si
   size_t u = tc_fast_block(c, ptr);
   if (SA_UNLIKELY(u == 0)) return NULL;
   if (n <= u && n > u / 2) return ptr;
-  void *fresh = tc_fast_malloc(n);
+  size_t want = n > u ? sa_realloc_grow(u, n) : n;
+  void *fresh = tc_fast_malloc(want <= TC_MAX_CACHED ? want : TC_MAX_CACHED);
   if (SA_UNLIKELY(fresh == NULL)) return NULL;
   memcpy(fresh, ptr, n < u ? n : u);
   tc_push(c, tc_fast_floor_bin(c, u), ptr, u);

@@ -379,7 +379,8 @@ void *sa_tc_realloc(sa_heap_t *heap, sa_segment_t *seg, void *ptr, size_t size) 
   if (!h->enabled && h->backend->realloc) return h->backend->realloc(heap, seg, ptr, size);
   size_t old = tc_live_usable(h, seg, ptr, SA_OP_REALLOC);
   if (size <= old && size > old / 2) return ptr;
-  void *fresh = sa_tc_malloc(heap, size);
+  size_t want = size > old ? sa_realloc_grow(old, size) : size;
+  void *fresh = sa_tc_malloc(heap, want <= heap->small_limit ? want : size);
   if (fresh == NULL) return NULL;
   memcpy(fresh, ptr, size < old ? size : old);
   sa_tc_free(heap, seg, ptr);

@@ -354,6 +354,15 @@ static inline size_t sa_align_up(size_t n, size_t alignment) {
   return (n + alignment - 1) & ~(alignment - 1);
 }
 
+/* What a realloc that has to move a block of old usable bytes to n > old
+ * asks for: at least a quarter more than it had, so a buffer grown in small
+ * steps moves O(log n) times, not once per size class (tcmalloc's rule; a
+ * slab block cannot grow in place as glibc's top chunk does). */
+static inline size_t sa_realloc_grow(size_t old, size_t n) {
+  size_t more = old + old / 4;
+  return n >= more || more < old ? n : more;
+}
+
 #define SA_LIKELY(x) __builtin_expect(!!(x), 1)
 #define SA_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
