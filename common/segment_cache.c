@@ -18,9 +18,9 @@
  * Large objects (large.c) take what is nearest: a span within 1/8 of the
  * request from the exact lists, else the best fit of the big list, split
  * when more than 1/8 is left over (the head is handed out, the tail stays
- * cached, its pages resident), else the largest big span of at least half
- * the request grown by mremap (only the missing pages are new; the kernel
- * moves the rest without a fault). tcmalloc's page heap does the same with
+ * cached, its pages resident), else the largest big span grown by mremap
+ * (only the missing pages are new; the kernel moves the rest without a
+ * fault): a fresh mapping beside a cached span would hold both resident. tcmalloc's page heap does the same with
  * address-ordered spans; here each span remembers its origin, the mapping
  * it was cut from (a tag in the large object's header while it lives):
  * address-adjacent big spans of one origin lie in one VMA, so a freed
@@ -319,12 +319,12 @@ void *sa_segment_cache_pop(sa_heap_t *heap, size_t size, size_t *got, uint32_t *
     for (size_t i = span_list(size); i <= last && s == NULL; i++)
       if (sc->released[i]) s = *(link = &sc->released[i]);
   }
-  if (s == NULL) { /* the big list: the best fit, or the largest of at least size/2 */
+  if (s == NULL) { /* the big list: the best fit, or the largest to grow */
     for (sa_span_t **l = &sc->released[BIG_LIST]; *l; l = &(*l)->next) {
       sa_span_t *n = *l;
       if (n->size >= size) {
         if (s == NULL || n->size < s->size) s = n, link = l;
-      } else if (n->size >= size - size / 2 && (grow == NULL || n->size > grow->size)) {
+      } else if (grow == NULL || n->size > grow->size) {
         grow = n, grow_link = l;
       }
     }
@@ -344,6 +344,9 @@ void *sa_segment_cache_pop(sa_heap_t *heap, size_t size, size_t *got, uint32_t *
     *origin = s->origin;
   } else if (grow != NULL) {
     span_take(heap, grow_link, grow);
+    /* As a miss: what the growth adds leaves the cache, so the program's
+     * resident bytes do not grow by both. */
+    released_shrink(heap, size - grow->size, &dead);
   } else if (sc->cached_bytes != 0) {
     released_shrink(heap, size, &dead);
   }

@@ -144,10 +144,35 @@ TEST_P(LargeReuseTest, ASmallerSpanGrowsByMremap) {
   void* big = Fill(20 * kMiB, 2);
   ASSERT_NE(big, nullptr);
   sa_stats_t s3 = Stats();
-  EXPECT_EQ(s3.segment_cache_bytes, s2.segment_cache_bytes) << "a 4 MiB span grown to 20 MiB";
-  EXPECT_EQ(s3.total_mapped_bytes - s2.total_mapped_bytes, Need(20 * kMiB));
+  // Any cached span grows rather than a fresh mapping beside it, which
+  // would hold both resident.
+  EXPECT_EQ(s3.segment_cache_bytes, 0u) << "a 4 MiB span not grown to 20 MiB";
+  EXPECT_EQ(s3.total_mapped_bytes - s2.total_mapped_bytes, Need(20 * kMiB) - Need(4 * kMiB));
   sa_free(h_, big);
-  ExpectExact("fresh");
+  ExpectExact("grown from 4 MiB");
+}
+
+// A growth takes as many bytes out of the cache as it adds (above the few
+// MiB the cache always may keep), as a miss does: the resident bytes do
+// not grow by both.
+TEST_P(LargeReuseTest, AGrowthShrinksTheRestOfTheCache) {
+  ASSERT_NE(Create(), nullptr);
+  std::vector<void*> spans;
+  for (size_t mib : {24, 12, 10}) spans.push_back(Fill(mib * kMiB, 3));
+  for (void* p : spans) {
+    ASSERT_NE(p, nullptr);
+    sa_free(h_, p);
+  }
+  const sa_stats_t s0 = Stats();
+  ASSERT_EQ(s0.segment_cache_bytes, Need(24 * kMiB) + Need(12 * kMiB) + Need(10 * kMiB));
+  void* big = Fill(30 * kMiB, 4);  // larger than any: the 24 MiB one grows
+  ASSERT_NE(big, nullptr);
+  const sa_stats_t s1 = Stats();
+  EXPECT_EQ(s1.total_mapped_bytes - s0.total_mapped_bytes, Need(30 * kMiB) - Need(24 * kMiB));
+  EXPECT_LE(s1.segment_cache_bytes + 6 * kMiB, Need(12 * kMiB) + Need(10 * kMiB))
+      << "the growth's 6 MiB stayed cached beside it";
+  sa_free(h_, big);
+  ExpectExact("grown, the cache shrunk");
 }
 
 // realloc of a large object: shrinking leaves the tail in the cache and
