@@ -49,7 +49,7 @@ static sa_segment_t *segment_register(sa_heap_t *heap, void *mem, size_t size,
   sa_segment_t *seg = mem;
   seg->heap = heap;
   seg->size = size;
-  seg->kind = kind;
+  seg->kind = (uint8_t)kind;
   /* Large objects are only ever looked up by the pointer handed out, which
    * large.c registers; heap segments register every page. */
   if (kind == SA_SEGMENT_HEAP && sa_pagemap_set(seg, size, seg) != 0) return NULL;

@@ -562,6 +562,7 @@ static seg_slab_t *seg_refill(seg_heap_t *h, seg_class_t *c, size_t cls) {
     s->segment.slot_bytes = ci->capacity * ci->size;
     s->segment.slot_magic = (uint32_t)ci->magic;
     s->segment.usable = ci->size;
+    s->segment.size_class = (uint8_t)sa_sc_floor(ci->size);
     s->segment.live_offset = (uint16_t)offsetof(seg_slab_t, bitmap);
     s->relist_at = ci->sparse_at;
   }

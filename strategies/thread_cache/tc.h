@@ -114,10 +114,10 @@ typedef struct tc_cache {
   uint64_t key;      /* tc_key, beside the bins: the fast paths read one line */
   uint64_t link_key; /* tc_link_key */
   uint32_t fill_threshold;
-  /* Byte offsets into bins (tc_bin_at), so that the fast paths index without
-   * a multiply; tc_no_cache's point at its (empty) bins[0] from the start. */
-  uint16_t small_off[TC_SMALL_SLOTS]; /* malloc: (n + 15) >> 4 -> the request's bin */
-  uint16_t floor_off[TC_SMALL_SLOTS]; /* free: u >> 4 -> tc_bin_floor(u), u <= TC_SMALL_MAX */
+  /* The bins themselves, so that malloc's lookup is one load (an offset
+   * needs an add, an index a multiply); tc_no_cache's point at its (empty)
+   * bins[0] from the start. free's bin is its slab's size_class. */
+  struct tc_bin *small_bin[TC_SMALL_SLOTS]; /* malloc: (n + 15) >> 4 -> the request's bin */
   uint8_t class_bin[TC_NBINS];        /* request bin -> bin its blocks land in */
   tc_counters_t n;
   tc_bin_t bins[TC_NBINS];
@@ -262,12 +262,6 @@ void tc_set_process_heap(sa_heap_t *heap);
 #define TC_ADD(field, v) ((void)((field) += (v)))
 #endif
 
-static inline tc_bin_t *tc_bin_at(tc_cache_t *c, uint16_t off) {
-  return (tc_bin_t *)((char *)c + off);
-}
-static inline uint16_t tc_bin_off(size_t b) {
-  return (uint16_t)(offsetof(tc_cache_t, bins) + b * sizeof(tc_bin_t));
-}
 
 /* Blocks held in c's bins; blocks the user took from them (fills + pushes -
  * flushes - held). Relaxed reads: another thread's cache may be moving. */

@@ -21,29 +21,25 @@
 static inline __attribute__((always_inline)) void *tc_fast_malloc(size_t n) {
   tc_cache_t *c = tc_process_cache; /* &tc_no_cache until the thread has one */
   tc_bin_t *b;
-  if (SA_LIKELY(n <= TC_SMALL_MAX)) b = tc_bin_at(c, c->small_off[(n + 15) >> 4]);
+  if (SA_LIKELY(n <= TC_SMALL_MAX)) b = c->small_bin[(n + 15) >> 4];
   else if (n <= TC_MAX_CACHED) b = &c->bins[c->class_bin[tc_bin_ceil(n)]];
   else return NULL;
   return tc_try_pop(c, b);
 }
 
-/* The bin of a block of usable size u, 16 <= u <= TC_MAX_CACHED. */
-static inline __attribute__((always_inline)) tc_bin_t *tc_fast_floor_bin(tc_cache_t *c, size_t u) {
-  return SA_LIKELY(u <= TC_SMALL_MAX) ? tc_bin_at(c, c->floor_off[u >> 4]) : &c->bins[tc_bin_floor(u)];
-}
-
-/* The usable size of ptr if it is a live, unmarked block of a slab of the
- * process heap within the cache's sizes, else 0 (the slow path reports a
- * bad pointer or a block the back-end holds free). Reads *ptr only once its
+/* The slab of ptr if ptr is a live, unmarked block of a slab of the process
+ * heap within the cache's sizes, else NULL (the slow path reports a bad
+ * pointer or a block the back-end holds free). Reads *ptr only once its
  * segment bounds hold it (sa_segment_probe). */
-static inline __attribute__((always_inline)) size_t tc_fast_block(const tc_cache_t *c, void *ptr) {
+static inline __attribute__((always_inline)) sa_segment_t *tc_fast_block(const tc_cache_t *c,
+                                                                         void *ptr) {
   sa_segment_t *seg = sa_segment_probe(ptr);
-  if (SA_UNLIKELY(seg == NULL || seg->heap != c->heap)) return 0;
+  if (SA_UNLIKELY(seg == NULL || seg->heap != c->heap)) return NULL;
   size_t u = seg->usable; /* slabs: the block size; others 0; large: > TC_MAX_CACHED */
-  if (SA_UNLIKELY(u - 1 >= TC_MAX_CACHED)) return 0;
+  if (SA_UNLIKELY(u - 1 >= TC_MAX_CACHED)) return NULL;
   uint32_t idx = sa_slab_index(seg, ptr);
-  if (SA_UNLIKELY(idx == UINT32_MAX || !sa_slab_live(seg, idx) || tc_tagged(c, ptr))) return 0;
-  return u;
+  if (SA_UNLIKELY(idx == UINT32_MAX || !sa_slab_live(seg, idx) || tc_tagged(c, ptr))) return NULL;
+  return seg;
 }
 
 /* Puts p into the calling thread's cache; 0 if the caller must free it the
@@ -51,9 +47,9 @@ static inline __attribute__((always_inline)) size_t tc_fast_block(const tc_cache
  * marked, no cache). Never touches errno. */
 static inline __attribute__((always_inline)) int tc_fast_free(void *ptr) {
   tc_cache_t *c = tc_process_cache;
-  size_t u = tc_fast_block(c, ptr);
-  if (SA_UNLIKELY(u == 0)) return 0;
-  tc_push(c, tc_fast_floor_bin(c, u), ptr, u);
+  sa_segment_t *seg = tc_fast_block(c, ptr);
+  if (SA_UNLIKELY(seg == NULL)) return 0;
+  tc_push(c, &c->bins[seg->size_class], ptr, seg->usable); /* tc_bin_floor(usable) */
   return 1;
 }
 
@@ -75,14 +71,15 @@ static inline __attribute__((always_inline)) void *tc_fast_calloc(size_t count, 
 static inline __attribute__((always_inline)) void *tc_fast_realloc(void *ptr, size_t n) {
   tc_cache_t *c = tc_process_cache;
   if (SA_UNLIKELY(n - 1 >= TC_MAX_CACHED)) return NULL;
-  size_t u = tc_fast_block(c, ptr);
-  if (SA_UNLIKELY(u == 0)) return NULL;
+  sa_segment_t *seg = tc_fast_block(c, ptr);
+  if (SA_UNLIKELY(seg == NULL)) return NULL;
+  size_t u = seg->usable;
   if (n <= u && n > u / 2) return ptr;
   size_t want = n > u ? sa_realloc_grow(u, n) : n;
   void *fresh = tc_fast_malloc(want <= TC_MAX_CACHED ? want : TC_MAX_CACHED);
   if (SA_UNLIKELY(fresh == NULL)) return NULL;
   memcpy(fresh, ptr, n < u ? n : u);
-  tc_push(c, tc_fast_floor_bin(c, u), ptr, u);
+  tc_push(c, &c->bins[seg->size_class], ptr, u);
   return fresh;
 }
 

@@ -24,8 +24,7 @@ uint64_t tc_key;
 uint64_t tc_link_key;
 /* heap NULL, bins empty: the fast paths fall through. */
 tc_cache_t tc_no_cache = {
-    .small_off = {[0 ... TC_SMALL_SLOTS - 1] = offsetof(tc_cache_t, bins)},
-    .floor_off = {[0 ... TC_SMALL_SLOTS - 1] = offsetof(tc_cache_t, bins)},
+    .small_bin = {[0 ... TC_SMALL_SLOTS - 1] = &tc_no_cache.bins[0]},
     .bins = {[0 ... TC_NBINS - 1] = {.head = TC_END}},
 };
 
@@ -91,10 +90,7 @@ static void tc_cache_init(tc_cache_t *c, tc_heap_t *h) {
     c->bins[b].room = (int32_t)c->bins[b].limit;
     c->class_bin[b] = (uint8_t)b;
   }
-  for (size_t i = 0; i < TC_SMALL_SLOTS; i++) {
-    c->small_off[i] = tc_bin_off(tc_bin_ceil(i ? i * 16 : 1));
-    c->floor_off[i] = tc_bin_off(i ? tc_bin_floor(i * 16) : 0); /* u >> 4 of a block: u >= 16 */
-  }
+  for (size_t i = 0; i < TC_SMALL_SLOTS; i++) c->small_bin[i] = &c->bins[tc_bin_ceil(i ? i * 16 : 1)];
 }
 
 /* Adds a gone cache's totals to its heap's (tc_registry_lock held). */

@@ -47,7 +47,7 @@ void *sa_tc_malloc(sa_heap_t *heap, size_t size) {
   tc_heap_t *h = tc_of(heap);
   tc_cache_t *c = tc_cache_of(h);
   if (SA_UNLIKELY(c == NULL || size > TC_MAX_CACHED)) return tc_bypass_malloc(h, c, size, 0);
-  tc_bin_t *b = size <= TC_SMALL_MAX ? tc_bin_at(c, c->small_off[(size + 15) >> 4])
+  tc_bin_t *b = size <= TC_SMALL_MAX ? c->small_bin[(size + 15) >> 4]
                                      : &c->bins[c->class_bin[tc_bin_ceil(size)]];
   if (SA_LIKELY(b->head != TC_END)) return tc_pop(c, b); /* reports a damaged head */
   return tc_refill(h, c, tc_bin_ceil(size)); /* common never passes 0 */
@@ -201,7 +201,7 @@ static void *tc_refill(tc_heap_t *h, tc_cache_t *c, size_t req) {
   if (lowest < TC_NBINS && c->class_bin[req] != lowest) {
     c->class_bin[req] = (uint8_t)lowest;
     for (size_t i = 0; i < TC_SMALL_SLOTS; i++)
-      if (tc_bin_ceil(i ? i * 16 : 1) == req) c->small_off[i] = tc_bin_off(lowest);
+      if (tc_bin_ceil(i ? i * 16 : 1) == req) c->small_bin[i] = &c->bins[lowest];
   }
   /* `first` counts as filled and popped: held = fills + pushes - pops -
    * flushes stays exact. */

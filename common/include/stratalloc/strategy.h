@@ -99,7 +99,11 @@ typedef struct sa_segment {
   sa_heap_t *heap;
   struct sa_segment *next, *prev; /* the heap's list of its segments */
   size_t size;                    /* bytes mapped, from the segment itself */
-  uint16_t kind;
+  uint8_t kind;                   /* sa_segment_kind_t */
+  /* A slab: the class of its block size in strategies/size_class
+   * (sa_sc_floor(usable)), so that a front-end binned by those classes
+   * finds a freed block's bin with one load; set with usable, else 0. */
+  uint8_t size_class;
   /* A slab (usable != 0 below): the byte offset from the segment to its
    * back-end's bitmap of live blocks (bit i set: block i is allocated, to a
    * front-end's cache or to the user), so that a front-end tells a block
