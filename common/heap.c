@@ -64,18 +64,27 @@ sa_heap_t *sa_process_heap(void) { return sa_override_heap ? sa_override_heap() 
 /* ======================================================================== */
 
 static void *heap_malloc_slow(sa_heap_t *heap, size_t size);
+static void *heap_malloc_polling(sa_heap_t *heap, size_t size);
 
+/* sa_malloc and sa_free are safe points of the purger (no lock held, no
+ * call under way): a slab emptied into the segment cache by a free asks
+ * for one too, and a program of small blocks never reaches large.c's. They
+ * look before the strategy's call so that it stays a tail call, with no
+ * frame; so the one free that first caches something starts no purger if
+ * it is the program's last call (the thread cache's flush looks after). */
 void *sa_malloc(sa_heap_t *heap, size_t size) {
   /* size 0 wraps around and takes the slow path with the large sizes. */
   if (SA_LIKELY(size - 1 < heap->small_limit)) {
-    void *p = heap->strategy->malloc(heap, size);
-    /* A safe point (no lock held, the strategy's state whole): a slab
-     * emptied into the segment cache by a small free asks for the purger
-     * too, and a program of small blocks never reaches large.c's. */
-    sa_purge_poll(1);
-    return p;
+    if (sa_purge_wanted()) return heap_malloc_polling(heap, size);
+    return heap->strategy->malloc(heap, size);
   }
   return heap_malloc_slow(heap, size);
+}
+
+/* Called by sa_malloc when a purger is asked for. */
+static __attribute__((noinline, cold)) void *heap_malloc_polling(sa_heap_t *heap, size_t size) {
+  sa_purge_poll(1);
+  return heap->strategy->malloc(heap, size);
 }
 
 /* Called by sa_malloc for size 0 and sizes above the small limit. */
@@ -100,8 +109,8 @@ void sa_free(sa_heap_t *heap, void *ptr) {
   if (ptr == NULL) return;
   sa_segment_t *seg = heap_owner(heap, ptr, SA_OP_FREE);
   if (SA_LIKELY(seg->kind == SA_SEGMENT_HEAP)) {
+    sa_purge_poll(1); /* see sa_malloc */
     heap->strategy->free(heap, seg, ptr);
-    sa_purge_poll(1); /* as in sa_malloc */
   } else {
     sa_large_free(heap, seg, ptr);
   }

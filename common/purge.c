@@ -21,12 +21,11 @@
 /* How long the thread stays with nothing to purge. */
 #define PURGE_IDLE_EXIT_MS 200
 
-enum { PURGER_NONE, PURGER_WANTED, PURGER_STARTING, PURGER_RUNNING, PURGER_FAILED };
 
 static pthread_mutex_t purge_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t purge_cond; /* CLOCK_MONOTONIC; set up before the thread exists */
 static sa_heap_t *purge_heaps;    /* heaps that cache anything, under purge_lock */
-static int purger_state;          /* atomic */
+int sa_purger_state; /* strategy.h */
 static int process_ready;         /* override.c's constructor ran */
 static int own_atfork;            /* purge.c's own atfork handlers registered */
 static pid_t prefork_pid;
@@ -65,7 +64,7 @@ static void *purge_main(void *arg) {
       if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
       pthread_cond_timedwait(&purge_cond, &purge_lock, &ts);
       /* (RUNNING: purge_start is done with the state) */
-      if (purge_heaps == NULL && __atomic_load_n(&purger_state, __ATOMIC_ACQUIRE) == PURGER_RUNNING)
+      if (purge_heaps == NULL && __atomic_load_n(&sa_purger_state, __ATOMIC_ACQUIRE) == SA_PURGER_RUNNING)
         break;
       continue;
     }
@@ -76,7 +75,7 @@ static void *purge_main(void *arg) {
     struct timespec ts = {.tv_sec = (time_t)(wake / 1000), .tv_nsec = (long)(wake % 1000) * 1000000};
     pthread_cond_timedwait(&purge_cond, &purge_lock, &ts);
   }
-  __atomic_store_n(&purger_state, PURGER_NONE, __ATOMIC_RELEASE); /* purge_lock held */
+  __atomic_store_n(&sa_purger_state, SA_PURGER_NONE, __ATOMIC_RELEASE); /* purge_lock held */
   pthread_mutex_unlock(&purge_lock);
   return NULL; /* the process's last thread: glibc's exit(0) after it */
 }
@@ -92,9 +91,9 @@ void sa_purge_prefork(void) {
  * caches something (the heaps listed still cache: at once). */
 void sa_purge_postfork(void) {
   if (getpid() != prefork_pid) {
-    int state = __atomic_load_n(&purger_state, __ATOMIC_RELAXED);
-    if (state != PURGER_FAILED)
-      __atomic_store_n(&purger_state, purge_heaps ? PURGER_WANTED : PURGER_NONE, __ATOMIC_RELAXED);
+    int state = __atomic_load_n(&sa_purger_state, __ATOMIC_RELAXED);
+    if (state != SA_PURGER_FAILED)
+      __atomic_store_n(&sa_purger_state, purge_heaps ? SA_PURGER_WANTED : SA_PURGER_NONE, __ATOMIC_RELAXED);
   }
   pthread_mutex_unlock(&purge_lock);
 }
@@ -108,10 +107,10 @@ void sa_purge_list(sa_heap_t *heap) {
   pthread_mutex_lock(&purge_lock);
   heap->segment_cache.purge_next = purge_heaps;
   purge_heaps = heap;
-  int state = __atomic_load_n(&purger_state, __ATOMIC_ACQUIRE);
-  if (state == PURGER_RUNNING) pthread_cond_signal(&purge_cond);
-  else if (state == PURGER_NONE)
-    __atomic_compare_exchange_n(&purger_state, &state, PURGER_WANTED, 0, __ATOMIC_RELAXED,
+  int state = __atomic_load_n(&sa_purger_state, __ATOMIC_ACQUIRE);
+  if (state == SA_PURGER_RUNNING) pthread_cond_signal(&purge_cond);
+  else if (state == SA_PURGER_NONE)
+    __atomic_compare_exchange_n(&sa_purger_state, &state, SA_PURGER_WANTED, 0, __ATOMIC_RELAXED,
                                 __ATOMIC_RELAXED);
   pthread_mutex_unlock(&purge_lock);
 }
@@ -135,8 +134,8 @@ void sa_purge_init(void) {
 }
 
 static __attribute__((noinline, cold)) void purge_start(void) {
-  int state = PURGER_WANTED;
-  if (!__atomic_compare_exchange_n(&purger_state, &state, PURGER_STARTING, 0, __ATOMIC_ACQUIRE,
+  int state = SA_PURGER_WANTED;
+  if (!__atomic_compare_exchange_n(&sa_purger_state, &state, SA_PURGER_STARTING, 0, __ATOMIC_ACQUIRE,
                                    __ATOMIC_RELAXED))
     return; /* another thread (or this one, further up: pthread_create's calloc) */
   pthread_condattr_t ca;
@@ -166,11 +165,11 @@ static __attribute__((noinline, cold)) void purge_start(void) {
    * calls only, as with background_purge:0. */
   /* A heap listed between STARTING and RUNNING was not signalled; the
    * thread's first pass sees it anyway. */
-  __atomic_store_n(&purger_state, rc == 0 ? PURGER_RUNNING : PURGER_FAILED, __ATOMIC_RELEASE);
+  __atomic_store_n(&sa_purger_state, rc == 0 ? SA_PURGER_RUNNING : SA_PURGER_FAILED, __ATOMIC_RELEASE);
 }
 
-void sa_purge_poll(int safe) {
-  if (SA_LIKELY(__atomic_load_n(&purger_state, __ATOMIC_RELAXED) != PURGER_WANTED)) return;
+/* sa_purge_poll's slow part: a purger was asked for. */
+void sa_purge_start_wanted(int safe) {
   if (sa_override_heap != NULL) {
     /* stratalloc is the process's malloc: pthread_create would call it. */
     if (!safe || !__atomic_load_n(&process_ready, __ATOMIC_ACQUIRE)) return;

@@ -258,13 +258,23 @@ size_t sa_segment_cache_check(sa_heap_t *heap);
  * goes with what is due, in one pass). Returns the bytes given back. The
  * heap's calls and the background purger run it with the clock's now. */
 size_t sa_segment_cache_decay(sa_heap_t *heap, uint64_t now_ms);
-/* A safe point (common/purge.c): starts the background purger once a
- * segment cache asked for one. safe: the caller holds no allocator lock and
- * its state is whole, so pthread_create may call malloc (the sa_ API's
- * entry points, a layer's slow path after its work); 0: it may not, so the
- * thread is started only in a process whose malloc is not stratalloc's.
- * One atomic load when nothing is asked for. */
-void sa_purge_poll(int safe);
+/* The background purger's state (common/purge.c owns it). */
+enum { SA_PURGER_NONE, SA_PURGER_WANTED, SA_PURGER_STARTING, SA_PURGER_RUNNING, SA_PURGER_FAILED };
+extern int sa_purger_state; /* atomic */
+void sa_purge_start_wanted(int safe);
+/* Whether a purger is asked for: one relaxed load. */
+static inline int sa_purge_wanted(void) {
+  return __builtin_expect(__atomic_load_n(&sa_purger_state, __ATOMIC_RELAXED) == SA_PURGER_WANTED, 0);
+}
+/* A safe point: starts the background purger once a segment cache asked
+ * for one. safe: the caller holds no allocator lock and its state is
+ * whole, so pthread_create may call malloc (the sa_ API's entry points, a
+ * layer's slow path after its work); 0: it may not, so the thread is
+ * started only in a process whose malloc is not stratalloc's. Inline, one
+ * relaxed load, because every sa_malloc and sa_free passes one. */
+static inline void sa_purge_poll(int safe) {
+  if (sa_purge_wanted()) sa_purge_start_wanted(safe);
+}
 /* The segment that contains ptr, or NULL if no heap of this process owns it:
  * the page map (common/pagemap.c), two levels over the 36-bit page number of
  * a 48-bit address (18 bits each: a leaf maps 1 GiB), two dependent loads
