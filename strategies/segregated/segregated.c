@@ -716,7 +716,8 @@ static size_t seg_check_slab(seg_heap_t *h, size_t cls, uint32_t state, seg_slab
   }
   SEG_EXPECT(s->segment.user == s->start && s->segment.slot_bytes == ci->capacity * ci->size &&
                  s->segment.slot_magic == (uint32_t)ci->magic && s->segment.usable == ci->size &&
-                 s->segment.live_offset == offsetof(seg_slab_t, bitmap),
+                 s->segment.live_offset == offsetof(seg_slab_t, bitmap) &&
+                 s->segment.size_class == sa_sc_floor(ci->size),
              "slab geometry in its segment header damaged", s);
   SEG_EXPECT(s->state == state, "slab state disagrees with its list", s);
   SEG_EXPECT(s->next == NULL || s->next->prev == s, "slab links disagree", s);

@@ -102,7 +102,9 @@ typedef struct sa_segment {
   uint8_t kind;                   /* sa_segment_kind_t */
   /* A slab: the class of its block size in strategies/size_class
    * (sa_sc_floor(usable)), so that a front-end binned by those classes
-   * finds a freed block's bin with one load; set with usable, else 0. */
+   * finds a freed block's bin with one load; set with usable, else 0. A
+   * wrong one puts blocks where the thread cache's double-free scan does
+   * not look: the back-end's check verifies it. */
   uint8_t size_class;
   /* A slab (usable != 0 below): the byte offset from the segment to its
    * back-end's bitmap of live blocks (bit i set: block i is allocated, to a
