@@ -7,7 +7,6 @@
 #include "large.h"
 #include "os.h"
 #include "pagemap.h"
-#include "purge.h"
 #include "stratalloc/strategy.h"
 
 /* ======================================================================== */
