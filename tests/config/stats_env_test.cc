@@ -138,7 +138,8 @@ TEST(Stats, EachKindOfBadItemIsNamedWithItsReason) {
   for (const StatsBadCase& bc : cases) {
     std::string d = MakeDir();
     auto sub = [&](std::string s) {
-      for (size_t at; (at = s.find("D/")) != std::string::npos;) s.replace(at, 1, d);
+      // Search on past each replacement: mkdtemp's suffix may itself end in 'D'.
+      for (size_t at = 0; (at = s.find("D/", at)) != std::string::npos; at += d.size()) s.replace(at, 1, d);
       return s;
     };
     std::string spec = "prom:" + d + "/a.prom," + sub(bc.item);
