@@ -34,3 +34,9 @@ void sa_mutex_lock_contended(pthread_mutex_t *mutex) {
   /* Under the lock now; other waiters read it unlocked, hence atomic. */
   __atomic_store_n(avg, (short)(avg_now + (n - avg_now) / 8), __ATOMIC_RELAXED);
 }
+
+void sa_mutex_init_zeroed(pthread_mutex_t *mutex) {
+  static const pthread_mutex_t initial = PTHREAD_MUTEX_INITIALIZER;
+  static const pthread_mutex_t zero;
+  if (__builtin_memcmp(&initial, &zero, sizeof zero) != 0) pthread_mutex_init(mutex, NULL);
+}

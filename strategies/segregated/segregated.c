@@ -833,7 +833,7 @@ static sa_heap_t *seg_create(const sa_strategy_t *self, const sa_config_t *confi
   if (h == NULL) return NULL;
   h->retain_empty = h->base.config.retain_empty_slabs;
   pthread_mutex_init(&h->direct_lock, NULL);
-  for (size_t cls = 0; cls < SEG_NCLASSES; cls++) pthread_mutex_init(&h->classes[cls].lock, NULL);
+  for (size_t cls = 0; cls < SEG_NCLASSES; cls++) sa_mutex_init_zeroed(&h->classes[cls].lock);
   return &h->base;
 }
 

@@ -10,7 +10,7 @@
 int tc_xfer_init(tc_heap_t *h) {
   h->xfer = sa_os_map(TC_NBINS * sizeof(tc_xfer_t), 0);
   if (h->xfer == NULL) return -1;
-  for (size_t b = 0; b < TC_NBINS; b++) pthread_mutex_init(&h->xfer[b].lock, NULL);
+  for (size_t b = 0; b < TC_NBINS; b++) sa_mutex_init_zeroed(&h->xfer[b].lock);
   return 0;
 }
 

@@ -225,6 +225,12 @@ static inline void sa_mutex_lock_spinning(pthread_mutex_t *mutex) {
   else if (__builtin_expect(pthread_mutex_trylock(mutex) != 0, 0)) sa_mutex_lock_contended(mutex);
 }
 
+/* Initialises a default mutex in memory fresh from mmap (all zero): where
+ * PTHREAD_MUTEX_INITIALIZER is all zero bytes (glibc, musl) it writes
+ * nothing, so a heap's per-class locks cost no resident page until their
+ * class is used; else pthread_mutex_init. */
+void sa_mutex_init_zeroed(pthread_mutex_t *mutex);
+
 /* Maps a zeroed heap struct of struct_size bytes (sa_heap_t first) and fills
  * the header. config NULL: defaults + SA_CONF. NULL with errno ENOMEM. */
 sa_heap_t *sa_heap_base_create(const sa_strategy_t *strategy, const sa_config_t *config,
