@@ -65,6 +65,9 @@ static inline size_t tc_bin_floor(size_t u) { return sa_sc_floor(u); }
  * batch for larger classes. */
 #define TC_FILL_BYTES ((size_t)32 * 1024)
 #define TC_FILL_MIN_BYTES ((size_t)4096) /* a slow-starting fill at least */
+/* tc_refill's TC_FILL_BYTES / size is then at least one block (below it, a
+ * fill of a large bin would take none and the malloc would fail). */
+_Static_assert(TC_FILL_BYTES >= TC_MAX_CACHED, "a fill takes at least one block of every bin");
 #define TC_GROW_MAX 32
 #define TC_GROW_BIN_BYTES ((size_t)128 * 1024) /* a grown bin's bytes at most */
 #define TC_GROW_BYTES ((size_t)1024 * 1024)
