@@ -21,7 +21,6 @@
 /* How long the thread stays with nothing to purge. */
 #define PURGE_IDLE_EXIT_MS 200
 
-
 static pthread_mutex_t purge_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t purge_cond; /* CLOCK_MONOTONIC; set up before the thread exists */
 static sa_heap_t *purge_heaps;    /* heaps that cache anything, under purge_lock */
@@ -34,6 +33,13 @@ static pid_t prefork_pid;
 __attribute__((weak)) sa_heap_t *sa_override_heap(void);
 
 /* ---- the thread -------------------------------------------------------------- */
+
+/* Sleeps on purge_cond (purge_lock held) until wake, in ms of
+ * sa_segment_cache_now_ms, or a signal. */
+static void purge_wait_until(uint64_t wake) {
+  struct timespec ts = {.tv_sec = (time_t)(wake / 1000), .tv_nsec = (long)(wake % 1000) * 1000000};
+  pthread_cond_timedwait(&purge_cond, &purge_lock, &ts);
+}
 
 static void *purge_main(void *arg) {
   (void)arg;
@@ -58,11 +64,7 @@ static void *purge_main(void *arg) {
        * span cached starts another. A thread that stays would keep alive a
        * process whose other threads have all exited (the child of a fork
        * from a thread other than main ends when its last thread does). */
-      struct timespec ts;
-      clock_gettime(CLOCK_MONOTONIC, &ts);
-      ts.tv_nsec += PURGE_IDLE_EXIT_MS * 1000000L;
-      if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
-      pthread_cond_timedwait(&purge_cond, &purge_lock, &ts);
+      purge_wait_until(now + PURGE_IDLE_EXIT_MS);
       /* (RUNNING: purge_start is done with the state) */
       if (purge_heaps == NULL && __atomic_load_n(&sa_purger_state, __ATOMIC_ACQUIRE) == SA_PURGER_RUNNING)
         break;
@@ -72,8 +74,7 @@ static void *purge_main(void *arg) {
      * most a tick, so a wake-up finds its spans due (or sleeps again). */
     now = sa_segment_cache_now_ms();
     if (wake < now + PURGE_MIN_SLEEP_MS) wake = now + PURGE_MIN_SLEEP_MS;
-    struct timespec ts = {.tv_sec = (time_t)(wake / 1000), .tv_nsec = (long)(wake % 1000) * 1000000};
-    pthread_cond_timedwait(&purge_cond, &purge_lock, &ts);
+    purge_wait_until(wake);
   }
   __atomic_store_n(&sa_purger_state, SA_PURGER_NONE, __ATOMIC_RELEASE); /* purge_lock held */
   pthread_mutex_unlock(&purge_lock);
