@@ -22,6 +22,7 @@ std::string g_strategy_name;
 const sa_strategy_t* g_strategy;
 safuzz::Counts g_total;
 double g_seconds;
+uint64_t g_default_ops = 250000; /* --ops=N (the BUILD's, under tsan); FUZZ_OPS wins */
 
 uint64_t EnvU64(const char* name, uint64_t fallback) {
   const char* v = getenv(name);
@@ -35,7 +36,7 @@ TEST_P(FuzzTest, Operations) {
   sa_config_t config;
   sa_config_default(&config);
   ASSERT_EQ(sa_config_parse(&config, v.conf), 0) << "variant " << v.name << ": '" << v.conf << "'";
-  const uint64_t ops = EnvU64("FUZZ_OPS", 250000);
+  const uint64_t ops = EnvU64("FUZZ_OPS", g_default_ops);
   const uint64_t seed = EnvU64("FUZZ_SEED", 1) * 1000003 + GetParam();
   safuzz::Input in(seed);
   safuzz::Counts counts;
@@ -64,6 +65,7 @@ int main(int argc, char** argv) {
   testing::InitGoogleTest(&argc, argv);
   for (int i = 1; i < argc; i++)
     if (strncmp(argv[i], "--strategy=", 11) == 0) g_strategy_name = argv[i] + 11;
+    else if (strncmp(argv[i], "--ops=", 6) == 0) g_default_ops = strtoull(argv[i] + 6, nullptr, 0);
   g_strategy = sa_strategy_find(g_strategy_name.c_str());
   if (g_strategy == nullptr) {
     fprintf(stderr, "usage: %s --strategy=NAME (a registered strategy; got '%s')\n", argv[0],
