@@ -4,6 +4,7 @@
 #include "os.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -65,6 +66,41 @@ void *sa_os_remap(void *addr, size_t old_size, size_t new_size, int may_move) {
     return NULL;
   }
   return p;
+}
+
+int sa_os_move(void *addr, size_t size, void *dst) { /* errno: mremap's */
+  return mremap(addr, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, dst) == dst ? 0 : -1;
+}
+
+/* Lines of a /proc file, read with system calls into the stack: no libc
+ * call that allocates. -1 if it cannot be opened. */
+static long os_count_lines(const char *path, long *first_number) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  char buf[4096];
+  long lines = 0, num = 0;
+  int in_first = 1;
+  for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;)
+    for (ssize_t i = 0; i < n; i++) {
+      if (buf[i] == '\n') lines++, in_first = 0;
+      else if (in_first && buf[i] >= '0' && buf[i] <= '9') num = num * 10 + (buf[i] - '0');
+    }
+  close(fd);
+  if (first_number) *first_number = num;
+  return lines;
+}
+
+int sa_os_vma_room(void) {
+  static long limit; /* vm.max_map_count, read once */
+  int saved = errno;
+  if (__atomic_load_n(&limit, __ATOMIC_RELAXED) == 0) {
+    long v = 0;
+    if (os_count_lines("/proc/sys/vm/max_map_count", &v) < 0 || v <= 0) v = 65530; /* the kernel's default */
+    __atomic_store_n(&limit, v, __ATOMIC_RELAXED);
+  }
+  long maps = os_count_lines("/proc/self/maps", NULL);
+  errno = saved;
+  return maps >= 0 && maps < __atomic_load_n(&limit, __ATOMIC_RELAXED) / 4;
 }
 
 void sa_os_decommit(void *addr, size_t size) {

@@ -18,6 +18,16 @@
  * is taken. addr..addr+old_size must lie in one mapping of the OS's (one
  * VMA). NULL (mapping untouched) if the OS refuses. */
 void *sa_os_remap(void *addr, size_t old_size, size_t new_size, int may_move);
+/* Moves the mapping addr..addr+size (one VMA) onto dst..dst+size, which it
+ * replaces (mremap MREMAP_FIXED): the pages go with it, none is copied or
+ * faulted again. 0, or -1 (nothing moved, errno mremap's: EFAULT if the
+ * range is several VMAs and the kernel moves only one) if the OS refuses. */
+int sa_os_move(void *addr, size_t size, void *dst);
+/* Whether the process has fewer than a quarter of the kernel's limit of
+ * mappings (VMAs: vm.max_map_count) in use, counted in /proc/self/maps; 0
+ * if that cannot be read. A read of a few KiB: for rare decisions only.
+ * Leaves errno as it was. */
+int sa_os_vma_room(void);
 /* Gives the pages back but keeps the range mapped (reads as zero). */
 void sa_os_decommit(void *addr, size_t size);
 

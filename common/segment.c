@@ -112,6 +112,10 @@ void sa_segment_large_resized(sa_heap_t *heap, sa_segment_t *seg, size_t old_usa
  * segment untouched), registered in the page map either way. A moved
  * mapping is a new VMA: it gets a new origin (segment_cache.c). */
 sa_segment_t *sa_segment_remap(sa_heap_t *heap, sa_segment_t *seg, size_t new_size, int may_move) {
+  if (seg->strategy_data & SA_ORIGIN_GLUED) { /* several VMAs: mremap would refuse */
+    errno = ENOMEM;
+    return NULL;
+  }
   new_size = sa_align_up(new_size, sa_os_page_size());
   size_t old_size = seg->size;
   pthread_mutex_lock(&heap->segment_lock);

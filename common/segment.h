@@ -27,8 +27,12 @@ sa_segment_t *sa_segment_reregister(sa_heap_t *heap, void *mem, size_t size,
  * none would do. */
 void *sa_segment_cache_pop(sa_heap_t *heap, size_t size, size_t *got, uint32_t *origin,
                            size_t *fresh);
-/* A new origin: the tag of one mapping of the OS's. Two address-adjacent
- * ranges of one origin lie in one VMA (segment_cache.c). Never 0. */
+/* A new origin: the tag of one mapping of the OS's (never 0). Two
+ * address-adjacent ranges of one origin lie in one VMA (segment_cache.c),
+ * unless the origin has SA_ORIGIN_GLUED: a range the cache put together
+ * from several spans, contiguous but several VMAs, which mremap cannot
+ * grow. */
+#define SA_ORIGIN_GLUED ((uint32_t)1 << 31)
 uint32_t sa_segment_new_origin(void);
 /* A live large object grown or shrunk in place (no move), its mapping
  * [seg, seg + new_size): without a system call, from the cached span right
