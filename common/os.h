@@ -1,5 +1,7 @@
 /* sa_os_: the only code that asks the OS for memory (mmap, munmap, mremap,
- * madvise). Every failure is NULL with errno ENOMEM. */
+ * madvise), and for the page size, the time and the count of mappings
+ * (os.c says why not through libc). Every failure is NULL with errno
+ * ENOMEM. */
 #ifndef STRATALLOC_COMMON_OS_H
 #define STRATALLOC_COMMON_OS_H
 
@@ -28,6 +30,9 @@ int sa_os_move(void *addr, size_t size, void *dst);
  * if that cannot be read. A read of a few KiB: for rare decisions only.
  * Leaves errno as it was. */
 int sa_os_vma_room(void);
+/* CLOCK_MONOTONIC_COARSE in milliseconds, from the vDSO (no system call,
+ * no libc call, no allocation; a system call where there is no vDSO). */
+uint64_t sa_os_clock_ms(void);
 /* Gives the pages back but keeps the range mapped (reads as zero). */
 void sa_os_decommit(void *addr, size_t size);
 

@@ -69,12 +69,7 @@ typedef struct sa_span {
 } sa_span_t;
 _Static_assert(sizeof(sa_span_t) <= SA_SEGMENT_HEADER_SIZE, "a span's link fits its segment header");
 
-/* vDSO: no system call, no allocation. */
-static uint64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
+static uint64_t now_ms(void) { return sa_os_clock_ms(); }
 
 uint64_t sa_segment_cache_now_ms(void) { return now_ms(); }
 
