@@ -72,11 +72,7 @@ _Static_assert(TC_FILL_BYTES >= TC_MAX_CACHED, "a fill takes at least one block 
  * thread that frees what others allocate: a consumer, a server's reply
  * path) halves its limit, down to TC_SHRINK_MIN blocks, so that blocks
  * nobody here will allocate wait in it no longer than a short batch; a
- * fill clears the count (tcmalloc shrinks its lists after 3 overages).
- * Only while another thread has a cache of the heap: alone, the thread
- * frees for itself (a burst freed, then allocated again), and a shrunk bin
- * only makes its flushes smaller (bursty: 1.22x glibc's peak RSS, against
- * 1.17x). */
+ * fill clears the count (tcmalloc shrinks its lists after 3 overages). */
 #define TC_SHRINK_AFTER 3
 #define TC_SHRINK_MIN 16
 #define TC_GROW_MAX 32
@@ -166,7 +162,6 @@ typedef struct tc_heap {
   unsigned slot;  /* index into tc_thread_t.slot */
   uint32_t fill_threshold, flush_threshold;
   tc_cache_t *caches; /* every live cache of this heap, under tc_registry_lock */
-  uint32_t ncaches;   /* how many: written under it, read without (atomic) */
   tc_retired_t retired;
   struct tc_xfer *xfer; /* TC_NBINS transfer caches (tc_xfer.c), NULL if the cache is off */
   uint64_t xfer_bytes;  /* bytes in all of them (atomic: each bin has its own lock) */

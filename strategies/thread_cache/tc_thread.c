@@ -101,7 +101,6 @@ static void tc_retire(tc_heap_t *h, tc_cache_t *c) {
   if (c->prev) c->prev->next = c->next;
   else h->caches = c->next;
   if (c->next) c->next->prev = c->prev;
-  __atomic_sub_fetch(&h->ncaches, 1, __ATOMIC_RELAXED);
 }
 
 tc_cache_t *tc_cache_create(tc_heap_t *h) {
@@ -129,7 +128,6 @@ tc_cache_t *tc_cache_create(tc_heap_t *h) {
     c->next = h->caches;
     if (h->caches) h->caches->prev = c;
     h->caches = c;
-    __atomic_add_fetch(&h->ncaches, 1, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&tc_registry_lock);
     t->slot[h->slot] = c;
     if (h->heap == __atomic_load_n(&tc_process_heap, __ATOMIC_ACQUIRE)) tc_process_cache = c;
@@ -222,7 +220,6 @@ void sa_tc_destroy(sa_heap_t *heap) {
     for (tc_cache_t *c = h->caches; c != NULL; c = c->next)
       __atomic_store_n(&c->heap, NULL, __ATOMIC_RELAXED);
     h->caches = NULL;
-    __atomic_store_n(&h->ncaches, 0, __ATOMIC_RELAXED);
     if (h->enabled) tc_slot_used[h->slot] = 0;
     pthread_mutex_unlock(&tc_registry_lock);
     if (own != NULL) {

@@ -298,8 +298,7 @@ void tc_flush(tc_cache_t *c, tc_bin_t *b) {
     c->refilled[i] = 0;
     c->overflows[i] = 0;
     if (tc_bin_grow(c, b)) return;
-  } else if (++c->overflows[i] >= TC_SHRINK_AFTER &&
-             __atomic_load_n(&c->owner->ncaches, __ATOMIC_RELAXED) > 1) { /* only frees come here */
+  } else if (++c->overflows[i] >= TC_SHRINK_AFTER) { /* only frees come here */
     c->overflows[i] = 0;
     tc_bin_shrink(c, b);
   }
