@@ -68,13 +68,6 @@ static inline size_t tc_bin_floor(size_t u) { return sa_sc_floor(u); }
 /* tc_refill's TC_FILL_BYTES / size is then at least one block (below it, a
  * fill of a large bin would take none and the malloc would fail). */
 _Static_assert(TC_FILL_BYTES >= TC_MAX_CACHED, "a fill takes at least one block of every bin");
-/* A bin that overflows TC_SHRINK_AFTER times with no fill in between (a
- * thread that frees what others allocate: a consumer, a server's reply
- * path) halves its limit, down to TC_SHRINK_MIN blocks, so that blocks
- * nobody here will allocate wait in it no longer than a short batch; a
- * fill clears the count (tcmalloc shrinks its lists after 3 overages). */
-#define TC_SHRINK_AFTER 3
-#define TC_SHRINK_MIN 16
 #define TC_GROW_MAX 32
 #define TC_GROW_BIN_BYTES ((size_t)128 * 1024) /* a grown bin's bytes at most */
 #define TC_GROW_BYTES ((size_t)1024 * 1024)
@@ -135,7 +128,6 @@ typedef struct tc_cache {
   /* cold */
   uint8_t refilled[TC_NBINS];   /* the bin filled since its last flush */
   uint8_t fill_shift[TC_NBINS]; /* fills so far, to 16: the slow start of tc_refill */
-  uint8_t overflows[TC_NBINS];  /* flushes since the bin last filled (TC_SHRINK_AFTER) */
   size_t grow_budget;         /* bytes of limit the bins may still grow by */
   struct tc_heap *owner;
   struct tc_thread *thread;
@@ -166,14 +158,6 @@ typedef struct tc_heap {
   struct tc_xfer *xfer; /* TC_NBINS transfer caches (tc_xfer.c), NULL if the cache is off */
   uint64_t xfer_bytes;  /* bytes in all of them (atomic: each bin has its own lock) */
 } tc_heap_t;
-
-/* Bin b's limit before any growth or shrink: the flush threshold, fewer
- * for large blocks (TC_BIN_BYTES). */
-static inline uint32_t tc_bin_limit(const tc_heap_t *h, size_t b) {
-  size_t by_bytes = TC_BIN_BYTES / tc_bin_size(b);
-  return (uint32_t)(by_bytes < h->flush_threshold ? (by_bytes < 2 ? 2 : by_bytes)
-                                                   : h->flush_threshold);
-}
 
 /* ---- transfer cache (tc_xfer.c) ---------------------------------------- */
 

@@ -68,6 +68,14 @@ void tc_set_process_heap(sa_heap_t *heap) { __atomic_store_n(&tc_process_heap, h
 /* A thread's caches                                                        */
 /* ======================================================================== */
 
+/* Bin b holds at most this many blocks: the flush threshold, fewer for
+ * large blocks (TC_BIN_BYTES). */
+static uint32_t tc_bin_limit(const tc_heap_t *h, size_t b) {
+  size_t by_bytes = TC_BIN_BYTES / tc_bin_size(b);
+  return (uint32_t)(by_bytes < h->flush_threshold ? (by_bytes < 2 ? 2 : by_bytes)
+                                                   : h->flush_threshold);
+}
+
 static void tc_cache_init(tc_cache_t *c, tc_heap_t *h) {
   c->heap = h->heap;
   c->owner = h;

@@ -248,19 +248,6 @@ static int tc_bin_grow(tc_cache_t *c, tc_bin_t *b) {
   return b->room >= 0;
 }
 
-/* Halves the limit of bin b, down to TC_SHRINK_MIN (a grown bin's growth
- * goes back to the cache's budget); its blocks above the new limit stay
- * for the flush that follows. */
-static void tc_bin_shrink(tc_cache_t *c, tc_bin_t *b) {
-  uint32_t shrunk = b->limit / 2 > TC_SHRINK_MIN ? b->limit / 2 : TC_SHRINK_MIN;
-  if (shrunk >= b->limit) return;
-  size_t i = (size_t)(b - c->bins);
-  uint32_t base = tc_bin_limit(c->owner, i);
-  if (b->limit > base) c->grow_budget += (size_t)(b->limit - (shrunk > base ? shrunk : base)) * tc_bin_size(i);
-  TC_ADD(b->room, -(int32_t)(b->limit - shrunk));
-  __atomic_store_n(&b->limit, shrunk, __ATOMIC_RELAXED);
-}
-
 /* Detaches the blocks of bin b above keep, nearest the head, as one list,
  * each checked as a pop checks it, and leaves it in the heap's transfer
  * cache; 1 if it took them. */
@@ -296,11 +283,7 @@ void tc_flush(tc_cache_t *c, tc_bin_t *b) {
   size_t i = (size_t)(b - c->bins);
   if (c->refilled[i]) { /* it ran dry since it last overflowed: too small for this thread */
     c->refilled[i] = 0;
-    c->overflows[i] = 0;
     if (tc_bin_grow(c, b)) return;
-  } else if (++c->overflows[i] >= TC_SHRINK_AFTER) { /* only frees come here */
-    c->overflows[i] = 0;
-    tc_bin_shrink(c, b);
   }
   if (tc_hand_over(c, b, b->limit / 2)) return;
   tc_flush_to(c, b, b->limit / 2);
