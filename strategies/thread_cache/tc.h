@@ -68,6 +68,9 @@ static inline size_t tc_bin_floor(size_t u) { return sa_sc_floor(u); }
 /* tc_refill's TC_FILL_BYTES / size is then at least one block (below it, a
  * fill of a large bin would take none and the malloc would fail). */
 _Static_assert(TC_FILL_BYTES >= TC_MAX_CACHED, "a fill takes at least one block of every bin");
+/* What a bin keeps of its limit after a flush, and leaves free after a
+ * fill, in such a phase: 1/TC_PHASE_KEEP. */
+#define TC_PHASE_KEEP 8
 #define TC_GROW_MAX 32
 #define TC_GROW_BIN_BYTES ((size_t)128 * 1024) /* a grown bin's bytes at most */
 #define TC_GROW_BYTES ((size_t)1024 * 1024)
@@ -128,6 +131,12 @@ typedef struct tc_cache {
   /* cold */
   uint8_t refilled[TC_NBINS];   /* the bin filled since its last flush */
   uint8_t fill_shift[TC_NBINS]; /* fills so far, to 16: the slow start of tc_refill */
+  /* A thread in a phase of only mallocs or only frees (a table built, then
+   * torn down) moves whole bins per back-end lock, not halves: a bin's fill
+   * found no push by the thread since its last fill, or its flush no pop
+   * since its last flush (low 32 bits of n.pushes and n.pop_bytes then). */
+  uint32_t pushes_at_fill[TC_NBINS];
+  uint32_t pops_at_flush[TC_NBINS];
   size_t grow_budget;         /* bytes of limit the bins may still grow by */
   struct tc_heap *owner;
   struct tc_thread *thread;

@@ -149,11 +149,15 @@ static void *tc_refill(tc_heap_t *h, tc_cache_t *c, size_t req) {
   void *back[TC_BATCH];
   size_t nback = 0;
   /* A quarter of what the bin may hold, at least the threshold, at most
-   * half of it and TC_FILL_BYTES (at least one block); a bin's first fills
+   * half of it (all but 1/TC_PHASE_KEEP in a phase of only mallocs) and
+   * TC_FILL_BYTES (at least one block); a bin's first fills
    * take 1, 2, 4, ... of that, never under TC_FILL_MIN_BYTES (slow start: a
    * size the thread asks for once faults in one page, not a batch). */
   uint32_t limit = c->bins[req].limit, half = limit / 2;
   uint32_t want = c->fill_threshold > limit / 4 ? c->fill_threshold : limit / 4;
+  uint32_t pushes = (uint32_t)c->n.pushes;
+  if (c->pushes_at_fill[req] == pushes) want = half = limit - limit / TC_PHASE_KEEP; /* only mallocs */
+  c->pushes_at_fill[req] = pushes;
   uint32_t by_bytes = (uint32_t)(TC_FILL_BYTES / size);
   if (want > by_bytes) want = by_bytes;
   if (c->fill_shift[req] < 16) {
@@ -277,16 +281,19 @@ static int tc_hand_over(tc_cache_t *c, tc_bin_t *b, uint32_t keep) {
 }
 
 /* Called by a push that took bin b past its limit: grow it (a bin too small
- * for this thread), or hand half of it to the transfer cache, or give it
- * back to the back-end. */
+ * for this thread), or hand half of it (all but 1/TC_PHASE_KEEP in a phase
+ * of only frees) to the transfer cache, or give it back to the back-end. */
 void tc_flush(tc_cache_t *c, tc_bin_t *b) {
   size_t i = (size_t)(b - c->bins);
   if (c->refilled[i]) { /* it ran dry since it last overflowed: too small for this thread */
     c->refilled[i] = 0;
     if (tc_bin_grow(c, b)) return;
   }
-  if (tc_hand_over(c, b, b->limit / 2)) return;
-  tc_flush_to(c, b, b->limit / 2);
+  uint32_t pops = (uint32_t)c->n.pop_bytes;
+  uint32_t keep = c->pops_at_flush[i] == pops ? b->limit / TC_PHASE_KEEP : b->limit / 2; /* only frees */
+  c->pops_at_flush[i] = pops;
+  if (tc_hand_over(c, b, keep)) return;
+  tc_flush_to(c, b, keep);
   /* A safe point (no lock held, the bin whole): the flush may have emptied
    * a slab into the segment cache, and frees that stay in the cache never
    * reach sa_free's. */
