@@ -568,7 +568,7 @@ static seg_slab_t *seg_refill(seg_heap_t *h, seg_class_t *c, size_t cls) {
   }
   pthread_mutex_lock(&c->lock);
   if (s == NULL) return NULL;
-  c->slabs_mapped++;
+  __atomic_store_n(&c->slabs_mapped, c->slabs_mapped + 1, __ATOMIC_RELAXED); /* seg_class_used */
   seg_push(c, s, SEG_PARTIAL);
   return s;
 }
@@ -675,11 +675,20 @@ static void *seg_realloc(sa_heap_t *heap, sa_segment_t *seg, void *p, size_t siz
 /* Introspection                                                            */
 /* ======================================================================== */
 
+/* Whether class c ever had a slab (its counters are all zero otherwise).
+ * Introspection skips the others without taking their locks: a lock taken
+ * is a write, and the page of a class no one used stays untouched (the
+ * compare driver's stats at the end, SA_STATS's periodic exports). */
+static inline int seg_class_used(const seg_class_t *c) {
+  return __atomic_load_n(&c->slabs_mapped, __ATOMIC_RELAXED) != 0;
+}
+
 static void seg_walk(sa_heap_t *heap, sa_walker_t visit, void *arg) {
   seg_heap_t *h = (seg_heap_t *)heap;
   for (size_t cls = 0; cls < SEG_NCLASSES; cls++) {
     seg_class_t *c = &h->classes[cls];
     size_t size = seg_info[cls].size;
+    if (!seg_class_used(c)) continue;
     pthread_mutex_lock(&c->lock);
     for (int st = 0; st < SEG_STATES; st++)
       for (seg_slab_t *s = c->lists[st]; s; s = s->next)
@@ -812,6 +821,7 @@ static void seg_stats(sa_heap_t *heap, sa_stats_t *stats) {
   seg_heap_t *h = (seg_heap_t *)heap;
   for (size_t cls = 0; cls < SEG_NCLASSES; cls++) {
     seg_class_t *c = &h->classes[cls];
+    if (!seg_class_used(c)) continue;
     pthread_mutex_lock(&c->lock);
     sa_heap_counters_t copy = c->counters;
     pthread_mutex_unlock(&c->lock);

@@ -103,6 +103,9 @@ size_t tc_xfer_collect(tc_heap_t *h, uintptr_t *out, size_t max) {
   if (h->xfer == NULL) return 0;
   for (size_t b = 0; b < TC_NBINS; b++) {
     tc_xfer_t *x = &h->xfer[b];
+    /* An empty bin without its lock: taking it writes, and a walk would
+     * fault in every page of the lists no one used. */
+    if (__atomic_load_n(&x->n, __ATOMIC_RELAXED) == 0) continue;
     pthread_mutex_lock(&x->lock);
     for (uint32_t i = 0; i < x->n; i++) {
       const void *q = x->list[i].head;
