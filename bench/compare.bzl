@@ -19,5 +19,10 @@ def stratalloc_args(strategies):
     """--stratalloc=NAME=$(rootpath ...) for every registered strategy."""
     return ["--stratalloc=%s=$(rootpath %s)" % (name, so) for name, so in stratalloc_libraries(strategies).items()]
 
+def compare_default_arg(names):
+    """--default-stratalloc=a,b: the registered strategies a run without
+    --allocators takes (strategies/variants.bzl COMPARE_DEFAULT)."""
+    return ["--default-stratalloc=" + ",".join(names)]
+
 def stratalloc_data(strategies):
     return stratalloc_libraries(strategies).values()

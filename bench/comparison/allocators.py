@@ -105,12 +105,20 @@ def probe(alloc, driver, timeout=30):
     return None
 
 
-def select(requested, entries):
-    """The requested names (comma-separated, in the order given) or all;
-    unknown names raise with the list of valid ones."""
+def select(requested, entries, default=None):
+    """The requested names (comma-separated, in the order given); "all":
+    every entry; nothing requested: every entry but the registered
+    strategies outside default (a list of names; None: all of them).
+    Unknown names raise with the list of valid ones."""
     valid = [e.name for e in entries]
-    if not requested:
+    if requested and requested.strip() == "all":
         return list(entries)
+    if not requested:
+        unknown = [n for n in default or () if n not in valid]
+        if unknown:
+            raise AllocatorError("the default strategies name %s, which is not registered; registered: %s" % (
+                ", ".join(unknown), ", ".join(e.name for e in entries if e.kind == "stratalloc")))
+        return [e for e in entries if e.kind != "stratalloc" or default is None or e.name in default]
     names = list(dict.fromkeys(n.strip() for n in requested.split(",") if n.strip()))
     unknown = [n for n in names if n not in valid]
     if unknown:

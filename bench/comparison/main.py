@@ -65,7 +65,9 @@ def parse_args(argv):
     p.add_argument("--driver", required=True, help=argparse.SUPPRESS)
     p.add_argument("--stratalloc", action="append", default=[], metavar="NAME=PATH", help=argparse.SUPPRESS)
     p.add_argument("--apps-file", help=argparse.SUPPRESS)
-    p.add_argument("--allocators", help="comma-separated allocator names (default: all)")
+    p.add_argument("--default-stratalloc", help=argparse.SUPPRESS)
+    p.add_argument("--allocators", help="comma-separated allocator names, or all (default: glibc, jemalloc, "
+                   "tcmalloc, mimalloc, the default strategies that --list marks with *, and every --allocator)")
     p.add_argument("--workloads", help="comma-separated workload, app or program names, or the groups "
                    "synthetic, apps, programs, all (default: synthetic,apps; with --program: programs)")
     p.add_argument("--program", action="append", default=[], metavar="NAME=COMMAND",
@@ -171,10 +173,17 @@ def select_benches(requested, workloads, apps, progs):
     return result
 
 
+def default_names(args):
+    """The registered strategies a run without --allocators takes; None: all."""
+    if args.default_stratalloc is None:
+        return None
+    return [n for n in args.default_stratalloc.split(",") if n]
+
+
 def choose_allocators(args):
     try:
         entries = allocators.catalogue(args.stratalloc, args.allocator)
-        chosen = allocators.select(args.allocators, entries)
+        chosen = allocators.select(args.allocators, entries, default_names(args))
     except allocators.AllocatorError as e:
         fail(str(e))
     notes, result = [], []
@@ -404,10 +413,12 @@ def main(argv=None):
     apps, progs = load_programs(args)
     if args.list:
         try:
-            names = [a.name for a in allocators.catalogue(args.stratalloc, args.allocator)]
+            entries = allocators.catalogue(args.stratalloc, args.allocator)
+            default = {a.name for a in allocators.select(None, entries, default_names(args))}
         except allocators.AllocatorError as e:
             fail(str(e))
-        print("allocators: " + ", ".join(names))
+        print("allocators (* in a run without --allocators): " +
+              ", ".join(a.name + ("*" if a.name in default else "") for a in entries))
         for title, group in (("workloads", workloads), ("apps", apps), ("programs", progs)):
             if group:
                 print("%s:" % title)
