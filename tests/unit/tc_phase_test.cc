@@ -9,15 +9,10 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "stratalloc/stratalloc.h"
 #include "stratalloc/strategy.h"
 
 namespace {
-
-const sa_strategy_t* Strategy(const char* name) {
-  for (size_t i = 0; sa_registry[i] != nullptr; i++)
-    if (strcmp(sa_strategy_name(sa_registry[i]), name) == 0) return sa_registry[i];
-  return nullptr;
-}
 
 uint64_t Misses(sa_heap_t* h) {
   sa_stats_t s;
@@ -52,7 +47,7 @@ uint64_t FillsOf(sa_heap_t* h, size_t free_every) {
 class ThreadCachePhase : public testing::TestWithParam<const char*> {};
 
 TEST_P(ThreadCachePhase, OnlyMallocsFillAllButAnEighthOfTheBin) {
-  const sa_strategy_t* s = Strategy(GetParam());
+  const sa_strategy_t* s = sa_strategy_find(GetParam());
   ASSERT_NE(s, nullptr) << GetParam() << " is not registered";
   sa_config_t c;
   sa_config_default(&c);
