@@ -14,17 +14,12 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "stratalloc/stratalloc.h"
 #include "stratalloc/strategy.h"
 
 namespace {
 
 constexpr size_t kMiB = size_t{1} << 20;
-
-const sa_strategy_t* Strategy(const char* name) {
-  for (size_t i = 0; sa_registry[i] != nullptr; i++)
-    if (strcmp(sa_strategy_name(sa_registry[i]), name) == 0) return sa_registry[i];
-  return sa_registry[0];
-}
 
 uint64_t CacheBytes(sa_heap_t* h) {
   sa_stats_t s;
@@ -42,12 +37,17 @@ bool WaitForEmptyCache(sa_heap_t* h) {
   return CacheBytes(h) == 0;
 }
 
+// The heap of a registered strategy (a test that names one that is not
+// fails here rather than testing another).
 sa_heap_t* Create(const char* strategy, size_t decay_ms, bool background) {
+  const sa_strategy_t* s = sa_strategy_find(strategy);
+  EXPECT_NE(s, nullptr) << strategy << " is not registered";
+  if (s == nullptr) return nullptr;
   sa_config_t c;
   sa_config_default(&c);
   c.segment_decay_ms = decay_ms;
   c.background_purge = background ? 1 : 0;
-  return sa_heap_create(Strategy(strategy), &c);
+  return sa_heap_create(s, &c);
 }
 
 // Bytes the cache has given back so far (white box: under its lock).
