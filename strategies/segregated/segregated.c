@@ -13,9 +13,9 @@
  * reads or writes a free slot's memory, so a slot freed by another core
  * costs no cache miss to hand out again (a free list threaded through the
  * slots would chase one cross-core miss per block). free(p) arrives with the slab
- * already found by common (the page map); the slot is
- * (p - start) * magic >> 32, exact for slot starts (see sa_slab_index), and p is a
- * slot start iff slot * size == p - start.
+ * already found by common (the page map); one multiplication by the
+ * class's magic gives the slot and whether p is a slot start at all
+ * (sa_slab_index).
  *
  * Requests above SA_SEGREGATED_SMALL_MAX (possible only when mmap_threshold
  * is raised above it) and over-aligned ones no class can serve get a
@@ -70,6 +70,8 @@ typedef struct seg_direct {
 
 _Static_assert(sizeof(seg_direct_t) <= SEG_DIRECT_OFFSET, "direct header fits before the object");
 _Static_assert(sizeof(seg_slab_t) % 8 == 0, "bitmap is word aligned");
+_Static_assert(offsetof(seg_slab_t, bitmap) == SA_SLAB_LIVE_OFFSET, "the live bitmap where front-ends read it");
+_Static_assert(sizeof(sa_segment_t) == SA_SEGMENT_HEADER_SIZE, "the segment header is one line");
 
 /* The size-class table, generated once (seg_table_init) from the formula in
  * seg_class_size. Read-only afterwards. */
@@ -80,7 +82,7 @@ typedef struct seg_class_info {
   uint32_t slab_bytes;  /* bytes mapped per slab */
   uint32_t sparse_at;   /* a free that leaves this many live slots lists the slab as sparse */
   uint32_t pad_;
-  uint64_t magic;       /* ceil(2^32 / size): slot = off * magic >> 32 */
+  uint64_t magic;       /* ceil(2^64 / size): the segment's slot_magic (sa_slab_index) */
 } seg_class_info_t;
 
 static seg_class_info_t seg_info[SEG_NCLASSES];
@@ -152,7 +154,7 @@ static void seg_geometry(size_t cls, seg_class_info_t *ci) {
   ci->data_offset = (uint32_t)best_off;
   ci->slab_bytes = (uint32_t)best_bytes;
   ci->sparse_at = (uint32_t)(s >= 1024 ? best_n / 2 : best_n / 4);
-  ci->magic = (((uint64_t)1 << 32) + s - 1) / s;
+  ci->magic = UINT64_MAX / s + 1; /* ceil(2^64 / s), s >= 2 */
 }
 
 static void seg_table_init(void) {
@@ -559,11 +561,10 @@ static seg_slab_t *seg_refill(seg_heap_t *h, seg_class_t *c, size_t cls) {
     s->segment.strategy_data = SEG_TAG_SLAB;
     /* every slot one size: front-ends size and validate a free with these */
     s->segment.user = s->start;
-    s->segment.slot_bytes = ci->capacity * ci->size;
-    s->segment.slot_magic = (uint32_t)ci->magic;
+    s->segment.slot_count = (uint16_t)ci->capacity;
+    s->segment.slot_magic = ci->magic;
     s->segment.usable = ci->size;
     s->segment.size_class = (uint8_t)sa_sc_floor(ci->size);
-    s->segment.live_offset = (uint16_t)offsetof(seg_slab_t, bitmap);
     s->relist_at = ci->sparse_at;
   }
   pthread_mutex_lock(&c->lock);
@@ -723,9 +724,8 @@ static size_t seg_check_slab(seg_heap_t *h, size_t cls, uint32_t state, seg_slab
     SEG_EXPECT(0, "slab header disagrees with its class", s);
     return failures;
   }
-  SEG_EXPECT(s->segment.user == s->start && s->segment.slot_bytes == ci->capacity * ci->size &&
-                 s->segment.slot_magic == (uint32_t)ci->magic && s->segment.usable == ci->size &&
-                 s->segment.live_offset == offsetof(seg_slab_t, bitmap) &&
+  SEG_EXPECT(s->segment.user == s->start && s->segment.slot_count == ci->capacity &&
+                 s->segment.slot_magic == ci->magic && s->segment.usable == ci->size &&
                  s->segment.size_class == sa_sc_floor(ci->size),
              "slab geometry in its segment header damaged", s);
   SEG_EXPECT(s->state == state, "slab state disagrees with its list", s);

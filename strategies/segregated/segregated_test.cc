@@ -23,6 +23,7 @@
 
 #include "gtest/gtest.h"
 #include "stratalloc/stratalloc.h"
+#include "stratalloc/strategy.h"
 #include "strategies/size_class/size_class.h"
 
 namespace {
@@ -159,6 +160,33 @@ TEST(SizeClasses, SlabGeometry) {
     EXPECT_LE(slots * size, bytes) << c;
     // Header, bitmap, alignment pad and tail: at most one page or 1/16.
     EXPECT_LE(bytes - slots * size, std::max<size_t>(4096, bytes / 16)) << c;
+  }
+}
+
+// Front-ends find a freed block's index, and tell a block start from any
+// other address, with sa_slab_index's one multiplication: held here against
+// a division for every offset of every class's slab (and past it, and below
+// its first block), through the header a real slab carries.
+TEST_F(SegregatedTest, SlabIndexIsExactForEveryOffsetOfEveryClass) {
+  sa_heap_t* h = Create();
+  ASSERT_NE(h, nullptr);
+  for (size_t c = 0; c < sa_segregated_class_count(); c++) {
+    const size_t size = sa_segregated_class_size(c), slots = sa_segregated_slab_slots(c);
+    void* p = sa_malloc(h, size);
+    ASSERT_NE(p, nullptr) << c;
+    const sa_segment_t* seg = sa_segment_of(p);
+    ASSERT_NE(seg, nullptr) << c;
+    const uintptr_t user = reinterpret_cast<uintptr_t>(seg->user);
+    size_t wrong = 0;
+    auto expect = [&](uintptr_t q, uint32_t want) {
+      wrong += sa_slab_index(seg, reinterpret_cast<const void*>(q)) != want;
+    };
+    for (size_t off = 0; off < (slots + 2) * size; off++)
+      expect(user + off, off % size == 0 && off / size < slots ? static_cast<uint32_t>(off / size) : UINT32_MAX);
+    for (size_t back = 1; back <= 4096; back++) expect(user - back, UINT32_MAX);
+    for (size_t k = 0; k < 64; k++) expect(user + (uintptr_t{1} << 32) + k * size, UINT32_MAX);
+    EXPECT_EQ(wrong, 0u) << "class " << c << " (" << size << " bytes)";
+    sa_free(h, p);
   }
 }
 

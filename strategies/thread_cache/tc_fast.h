@@ -30,7 +30,7 @@ static inline __attribute__((always_inline)) void *tc_fast_malloc(size_t n) {
 /* The slab of ptr if ptr is a live, unmarked block of a slab of the process
  * heap within the cache's sizes, else NULL (the slow path reports a bad
  * pointer or a block the back-end holds free). Reads *ptr only once its
- * segment bounds hold it (sa_segment_probe). */
+ * slab index holds it (sa_segment_probe). */
 static inline __attribute__((always_inline)) sa_segment_t *tc_fast_block(const tc_cache_t *c,
                                                                          void *ptr) {
   sa_segment_t *seg = sa_segment_probe(ptr);

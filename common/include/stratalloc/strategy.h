@@ -106,50 +106,52 @@ typedef struct sa_segment {
    * wrong one puts blocks where the thread cache's double-free scan does
    * not look: the back-end's check verifies it. */
   uint8_t size_class;
-  /* A slab (usable != 0 below): the byte offset from the segment to its
-   * back-end's bitmap of live blocks (bit i set: block i is allocated, to a
-   * front-end's cache or to the user), so that a front-end tells a block
-   * that is free in the back-end from a live one without a lock
-   * (sa_slab_live). Set with the geometry, before the first block goes out. */
-  uint16_t live_offset;
-  /* A slab (a heap segment whose blocks are all one size, see usable): the
-   * reciprocal ceil(2^32 / usable), so that a front-end tells a block's start
-   * from an interior pointer without a division (sa_slab_index); else 0. */
-  uint32_t slot_magic;
+  /* A slab (a heap segment whose blocks are all one size, see usable): how
+   * many blocks it has from user on (sa_slab_index); else 0. */
+  uint16_t slot_count;
+  uint32_t strategy_data;         /* free for the strategy */
   void *user;                     /* large: the pointer handed out; a slab: its first block */
   /* large: usable bytes at user. heap: the usable size of every block in the
    * segment when the strategy makes them all one size (a slab), else 0; set
    * before the first block is handed out and fixed while any block lives.
-   * Front-ends read it, user, slot_magic and slot_bytes without a lock to
+   * Front-ends read it, user, slot_count and slot_magic without a lock to
    * size and validate a block on free. */
   size_t usable;
-  uint32_t slot_bytes;            /* a slab: bytes of its blocks, from user on */
-  uint32_t strategy_data;         /* free for the strategy */
+  /* A slab: ceil(2^64 / usable), so that a front-end tells a block's start
+   * from any other address, and finds its index, with one multiplication
+   * (sa_slab_index); else 0. */
+  uint64_t slot_magic;
 } sa_segment_t;
+
+/* A slab keeps its bitmap of live blocks (bit i set: block i is allocated,
+ * to a front-end's cache or to the user) this many bytes from its segment,
+ * so that a front-end tells a block that is free in the back-end from a
+ * live one without a lock (sa_slab_live), at an address it computes
+ * without a load of the header. */
+#define SA_SLAB_LIVE_OFFSET 136
 
 /* The block index of p in slab seg, or UINT32_MAX if p is not the start of
  * one of its blocks (interior, in the header, past the last block). With
- * off = q * u < 2^32: off * ceil(2^32/u) = q * 2^32 + q * r with r < u and
- * q * r < off < 2^32, so the shift yields exactly q. */
+ * M = slot_magic = ceil(2^64 / u) and off < 2^32, the 128-bit product
+ * off * M has the quotient off / u in its high word, and its low word is
+ * below M exactly when u divides off (Lemire, Kaser and Kurz, "Faster
+ * remainder by direct computation", 2019; held for every class and offset
+ * by //strategies/segregated:segregated_test). An off of 2^32 or more (p
+ * below user) has a high word of at least 2^32 / u, past any slab's count. */
 static inline uint32_t sa_slab_index(const struct sa_segment *seg, const void *p) {
-  size_t off = (uintptr_t)p - (uintptr_t)seg->user;
-  if (__builtin_expect(off >= seg->slot_bytes, 0)) return UINT32_MAX;
-  uint32_t idx = (uint32_t)((off * seg->slot_magic) >> 32);
-  if (__builtin_expect((size_t)idx * seg->usable != off, 0)) return UINT32_MAX;
-  return idx;
+  uint64_t off = (uintptr_t)p - (uintptr_t)seg->user;
+  unsigned __int128 prod = (unsigned __int128)off * seg->slot_magic;
+  uint64_t idx = (uint64_t)(prod >> 64);
+  if (__builtin_expect((uint64_t)prod >= seg->slot_magic || idx >= seg->slot_count, 0)) return UINT32_MAX;
+  return (uint32_t)idx;
 }
-/* Whether block idx of slab seg is live (its bitmap, live_offset). Read
- * without the back-end's lock: a block's bit changes only when the
- * back-end hands it out or takes it back, so the bit of a block the caller
- * holds is stable; the back-end writes its bitmap with atomic stores. */
+/* Whether block idx of slab seg is live (its bitmap). Read without the
+ * back-end's lock: a block's bit changes only when the back-end hands it
+ * out or takes it back, so the bit of a block the caller holds is stable;
+ * the back-end writes its bitmap with atomic stores. */
 static inline int sa_slab_live(const struct sa_segment *seg, uint32_t idx) {
-  const uint64_t *bits = (const uint64_t *)((const char *)seg + seg->live_offset);
+  const uint64_t *bits = (const uint64_t *)((const char *)seg + SA_SLAB_LIVE_OFFSET);
   return (int)((__atomic_load_n(&bits[idx >> 6], __ATOMIC_RELAXED) >> (idx & 63)) & 1);
-}
-/* The same test for a front-end that needs no index. */
-static inline int sa_slab_block_start(const struct sa_segment *seg, const void *p) {
-  size_t off = (uintptr_t)p - (uintptr_t)seg->user;
-  return off < seg->slot_bytes && ((off * seg->slot_magic) >> 32) * seg->usable == off;
 }
 
 #define SA_SEGMENT_HEADER_SIZE 64
@@ -302,7 +304,7 @@ static inline sa_segment_t *sa_segment_of(const void *ptr) {
   return __atomic_load_n(&leaf->slot[page & (SA_PAGEMAP_FANOUT - 1)], __ATOMIC_ACQUIRE);
 }
 /* The same lookup on the low 48 bits of ptr only: a fast path that checks
- * ptr against the segment's bounds (sa_slab_block_start) before it reads
+ * ptr against the segment's geometry (sa_slab_index) before it reads
  * through ptr may skip the test of the high bits. */
 static inline sa_segment_t *sa_segment_probe(const void *ptr) {
   uintptr_t page = (uintptr_t)ptr >> SA_PAGEMAP_PAGE_SHIFT;
