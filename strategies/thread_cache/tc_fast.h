@@ -35,8 +35,9 @@ static inline __attribute__((always_inline)) sa_segment_t *tc_fast_block(const t
                                                                          void *ptr) {
   sa_segment_t *seg = sa_segment_probe(ptr);
   if (SA_UNLIKELY(seg == NULL || seg->heap != c->heap)) return NULL;
-  size_t u = seg->usable; /* slabs: the block size; others 0; large: > TC_MAX_CACHED */
-  if (SA_UNLIKELY(u - 1 >= TC_MAX_CACHED)) return NULL;
+  /* A slab of blocks past TC_MAX_CACHED has a size_class past the bins;
+   * any other segment has 0 and no slots, which sa_slab_index rejects. */
+  if (SA_UNLIKELY(seg->size_class >= TC_NBINS)) return NULL;
   uint32_t idx = sa_slab_index(seg, ptr);
   if (SA_UNLIKELY(idx == UINT32_MAX || !sa_slab_live(seg, idx) || tc_tagged(c, ptr))) return NULL;
   return seg;

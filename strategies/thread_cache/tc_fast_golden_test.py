@@ -23,7 +23,7 @@ import tempfile
 
 # {strategy: (Ir per malloc, Ir per free)}: the most each may take.
 BUDGET = {
-    "thread_cache+segregated": (25, 62),
+    "thread_cache+segregated": (25, 61),
 }
 COUNT = 20000  # N; the runs make N and 2N operations, the difference / N
 
