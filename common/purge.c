@@ -116,6 +116,12 @@ void sa_purge_list(sa_heap_t *heap) {
   pthread_mutex_unlock(&purge_lock);
 }
 
+void sa_purge_wake(void) {
+  pthread_mutex_lock(&purge_lock);
+  if (__atomic_load_n(&sa_purger_state, __ATOMIC_ACQUIRE) == SA_PURGER_RUNNING) pthread_cond_signal(&purge_cond);
+  pthread_mutex_unlock(&purge_lock);
+}
+
 void sa_purge_unlist(sa_heap_t *heap) {
   pthread_mutex_lock(&purge_lock);
   for (sa_heap_t **link = &purge_heaps; *link != NULL; link = &(*link)->segment_cache.purge_next)

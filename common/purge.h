@@ -4,14 +4,15 @@
  * further call (as jemalloc's background_thread; glibc returns a freed
  * large block at once, mimalloc on its next call after its purge delay).
  *
- * A heap is on the purger's list while its cache holds anything
- * (segment_cache.c puts it there and takes it off). The thread is started
- * lazily, only once something is cached, and only where calling malloc is
- * safe (pthread_create allocates): never under an allocator lock, never
- * before the process heap's constructor has run. It sleeps on a timed wait
- * until the next span comes due; it never takes a strategy lock and only
- * try-locks a heap's segment_lock, so it cannot deadlock with the heap's
- * own calls, and fork holds its lock (override.c's atfork handlers, or its
+ * A heap is on the purger's list while its cache holds anything or its
+ * strategy's decay keeps something (segment_cache.c puts it there and takes
+ * it off; a strategy asks with sa_purge_want), and a visit runs both. The
+ * thread is started lazily, only once something is cached, and only where
+ * calling malloc is safe (pthread_create allocates): never under an
+ * allocator lock, never before the process heap's constructor has run. It
+ * sleeps on a timed wait until the next span comes due; it only try-locks
+ * a heap's segment_lock and, under it, a strategy's locks (the decay), so
+ * it cannot deadlock with the heap's own calls, and fork holds its lock (override.c's atfork handlers, or its
  * own when no process heap exists). A forked child starts without it and
  * starts one again once it caches something.
  *
@@ -31,6 +32,8 @@ void sa_purge_list(sa_heap_t *heap);
 /* Called with heap->segment_lock held, heap listed, its cache empty: takes
  * heap off the list (destroy: the purger never touches it afterwards). */
 void sa_purge_unlist(sa_heap_t *heap);
+/* Wakes a running purger for a visit of its heaps now (sa_purge_want). */
+void sa_purge_wake(void);
 /* sa_purge_poll, the safe point, is in stratalloc/strategy.h: layers call it. */
 
 /* override.c's hooks: its constructor (the process is initialised: a

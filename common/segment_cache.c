@@ -72,6 +72,7 @@ _Static_assert(sizeof(sa_span_t) <= SA_SEGMENT_HEADER_SIZE, "a span's link fits 
 static uint64_t now_ms(void) { return sa_os_clock_ms(); }
 
 uint64_t sa_segment_cache_now_ms(void) { return now_ms(); }
+uint64_t sa_clock_ms(void) { return now_ms(); }
 
 static uint32_t g_origin;
 
@@ -226,6 +227,8 @@ static void released_shrink(sa_heap_t *heap, size_t size, sa_span_t **dead) {
 
 /* ---- keeping spans --------------------------------------------------------- */
 
+static void purge_want_locked(sa_heap_t *heap);
+
 /* Called with segment_lock held: s (size, released_ms, user, origin set)
  * joins the cache, merged with a big neighbour of its origin (below and
  * above; not two user pointers in one span, so that each freed object's
@@ -259,10 +262,24 @@ static void span_keep(sa_heap_t *heap, sa_span_t *s) {
   size_t list = span_list(s->size);
   s->next = sc->released[list];
   sc->released[list] = s;
+  purge_want_locked(heap);
+}
+
+/* Called with segment_lock held: the heap on the purger's list, if it is not. */
+static void purge_want_locked(sa_heap_t *heap) {
+  sa_segment_cache_t *sc = &heap->segment_cache;
   if (!sc->purge_listed && heap->config.background_purge) {
-    sc->purge_listed = 1;
+    __atomic_store_n(&sc->purge_listed, 1, __ATOMIC_RELAXED); /* read as a hint (sa_purge_want) */
     sa_purge_list(heap);
   }
+}
+
+void sa_purge_want(sa_heap_t *heap) {
+  if (!heap->config.background_purge) return;
+  pthread_mutex_lock(&heap->segment_lock);
+  if (heap->segment_cache.purge_listed) sa_purge_wake(); /* listed: its sleep may be too long */
+  else purge_want_locked(heap);
+  pthread_mutex_unlock(&heap->segment_lock);
 }
 
 /* Called with segment_lock held: [at, end) of a span taken off the cache
@@ -606,7 +623,7 @@ static void purge_forget(sa_heap_t *heap) {
   sa_segment_cache_t *sc = &heap->segment_cache;
   if (sc->purge_listed && sc->cached_bytes == 0) {
     sa_purge_unlist(heap);
-    sc->purge_listed = 0;
+    __atomic_store_n(&sc->purge_listed, 0, __ATOMIC_RELAXED);
   }
 }
 
@@ -642,7 +659,13 @@ uint64_t sa_segment_cache_visit(sa_heap_t *heap, uint64_t now, uint64_t retry_ms
   released_decay(heap, now, &dead);
   uint64_t next = UINT64_MAX;
   if (sc->cached_bytes != 0) next = due_at(heap, sc->oldest_ms);
-  else sc->purge_listed = 0; /* the caller unlinks it, under purge_lock */
+  /* Under segment_lock, so that a strategy that starts to keep something
+   * meanwhile either is seen here or finds the heap unlisted (sa_purge_want). */
+  if (heap->strategy->decay != NULL) {
+    uint64_t own = heap->strategy->decay(heap, now);
+    if (own < next) next = own;
+  }
+  if (next == UINT64_MAX) __atomic_store_n(&sc->purge_listed, 0, __ATOMIC_RELAXED); /* the caller unlinks it, under purge_lock */
   pthread_mutex_unlock(&heap->segment_lock);
   spans_unmap(dead);
   return next;

@@ -58,6 +58,9 @@ typedef struct seg_slab {
   uint32_t bump;  /* slots >= bump were never handed out */
   uint32_t state; /* SEG_PARTIAL, SEG_FULL or SEG_EMPTY */
   uint32_t relist_at; /* a free leaving this many live slots lists it as sparse */
+  /* While sparse: when it was listed (low 32 bits of sa_clock_ms, never
+   * 0); seg_decay purges it a decay later. */
+  uint32_t sparse_ms;
   uint64_t bitmap[]; /* bit i set: slot i is live */
 } seg_slab_t;
 
@@ -105,6 +108,7 @@ typedef struct seg_heap {
   size_t retain_empty; /* empty slabs kept per class (config) */
   uint64_t purgeable;  /* sum of the listed sparse slabs' free bytes (atomic, relaxed) */
   uint32_t purge_next; /* the class seg_purge looks at first (a hint, racy) */
+  uint32_t decay_armed; /* seg_decay will visit: a sparse slab was seen since it last found none */
   pthread_mutex_t direct_lock __attribute__((aligned(64)));
   seg_direct_t *direct;
   sa_heap_counters_t direct_counters;
@@ -165,6 +169,14 @@ static inline void seg_table(void) { pthread_once(&seg_table_once, seg_table_ini
 
 static inline int seg_live(const seg_slab_t *s, uint32_t idx) {
   return (s->bitmap[idx >> 6] >> (idx & 63)) & 1;
+}
+
+/* Whether class c ever had a slab (its counters are all zero otherwise).
+ * Introspection skips the others without taking their locks: a lock taken
+ * is a write, and the page of a class no one used stays untouched (the
+ * compare driver's stats at the end, SA_STATS's periodic exports). */
+static inline int seg_class_used(const seg_class_t *c) {
+  return __atomic_load_n(&c->slabs_mapped, __ATOMIC_RELAXED) != 0;
 }
 
 /* ---- slab lists (under the class lock) ----------------------------------- */
@@ -446,6 +458,16 @@ static size_t seg_usable_size(sa_heap_t *heap, sa_segment_t *seg, const void *p,
  * growth and a heap that only grows or only shrinks never purges. */
 #define SEG_PURGE_MIN ((uint64_t)1 << 20) /* listed free bytes below this: no purge */
 
+/* s (c locked) starts to wait for seg_decay: sparse, or an empty slab the
+ * class retains. The first since seg_decay last found nothing wakes it. */
+static void seg_decay_stamp(seg_heap_t *h, seg_slab_t *s) {
+  s->sparse_ms = (uint32_t)sa_clock_ms() | 1;
+  if (!__atomic_load_n(&h->decay_armed, __ATOMIC_SEQ_CST)) {
+    __atomic_store_n(&h->decay_armed, 1, __ATOMIC_SEQ_CST);
+    sa_purge_want(&h->base);
+  }
+}
+
 static void seg_sparse_add(seg_heap_t *h, seg_class_t *c, seg_slab_t *s) {
   const seg_class_info_t *ci = &seg_info[s->cls];
   s->sparse = (ci->capacity - s->used) * ci->size;
@@ -455,6 +477,11 @@ static void seg_sparse_add(seg_heap_t *h, seg_class_t *c, seg_slab_t *s) {
   __atomic_store_n(&c->sparse, s, __ATOMIC_RELAXED); /* seg_purge reads it unlocked */
   c->nsparse++;
   __atomic_add_fetch(&h->purgeable, s->sparse, __ATOMIC_RELAXED);
+  /* Its free pages go back after a decay even if the heap never grows
+   * again (seg_decay, from the background purger, which visits every
+   * SEG_DECAY_VISITS-th of a decay while anything is sparse: the first
+   * sparse slab since then wakes it). */
+  seg_decay_stamp(h, s);
 }
 
 static void seg_sparse_del(seg_heap_t *h, seg_class_t *c, seg_slab_t *s) {
@@ -464,6 +491,7 @@ static void seg_sparse_del(seg_heap_t *h, seg_class_t *c, seg_slab_t *s) {
   c->nsparse--;
   __atomic_sub_fetch(&h->purgeable, s->sparse, __ATOMIC_RELAXED);
   s->sparse = 0;
+  s->sparse_ms = 0;
   s->snext = s->sprev = NULL;
 }
 
@@ -506,6 +534,17 @@ static size_t seg_purge_slab(seg_slab_t *s, const seg_class_info_t *ci, size_t p
  * bytes (their free bytes when listed), from any class whose lock is free
  * (trylock: the caller holds no class lock). A slab that has filled up
  * again since it was listed is only unlisted. */
+/* Takes s (sparse, c locked) off the sparse list and gives its free pages
+ * back, unless it has filled past half since it was listed. */
+static void seg_purge_one(seg_heap_t *h, seg_class_t *c, const seg_class_info_t *ci, seg_slab_t *s,
+                          size_t page) {
+  seg_sparse_del(h, c, s);
+  if (s->used > ci->capacity / 2) return;
+  s->relist_at = s->used / 2; /* listed again once it has halved */
+  c->purges++;
+  c->purged_bytes += seg_purge_slab(s, ci, page);
+}
+
 static void seg_purge(seg_heap_t *h, uint64_t budget) {
   size_t page = sa_os_page_size();
   uint32_t first = __atomic_load_n(&h->purge_next, __ATOMIC_RELAXED) % SEG_NCLASSES;
@@ -518,17 +557,65 @@ static void seg_purge(seg_heap_t *h, uint64_t budget) {
     seg_slab_t *s;
     while (budget > 0 && (s = c->sparse) != NULL) {
       uint64_t est = s->sparse;
-      seg_sparse_del(h, c, s);
       budget -= est < budget ? est : budget;
-      if (s->used > ci->capacity / 2) continue;
-      s->relist_at = s->used / 2; /* listed again once it has halved */
-      c->purges++;
-      c->purged_bytes += seg_purge_slab(s, ci, page);
+      seg_purge_one(h, c, ci, s, page);
     }
     pthread_mutex_unlock(&c->lock);
     if (budget > 0) continue;
     __atomic_store_n(&h->purge_next, cls, __ATOMIC_RELAXED);
   }
+}
+
+/* The background purger's visit (strategy.h's decay): a sparse slab's free
+ * pages, and a retained empty slab's, go back segment_decay_ms (7/8 of it,
+ * as the segment cache's) after it became so, so that a heap that stops
+ * growing still gives them back (seg_refill purges only when the heap maps
+ * afresh). A class whose lock is taken is looked at again soon. */
+#define SEG_DECAY_RETRY_MS 10
+#define SEG_DECAY_VISITS 8
+static uint64_t seg_decay(sa_heap_t *heap, uint64_t now) {
+  seg_heap_t *h = (seg_heap_t *)heap;
+  size_t page = sa_os_page_size();
+  uint64_t decay = heap->config.segment_decay_ms;
+  uint32_t due_ms = (uint32_t)(decay - decay / 8);
+  uint32_t now32 = (uint32_t)now;
+  uint64_t next = UINT64_MAX;
+  /* Disarmed before the scan: a slab listed sparse from here on arms it
+   * again and wakes the purger, one listed before is seen by the scan. */
+  __atomic_store_n(&h->decay_armed, 0, __ATOMIC_SEQ_CST);
+  for (size_t cls = 0; cls < SEG_NCLASSES; cls++) {
+    seg_class_t *c = &h->classes[cls];
+    if (!seg_class_used(c)) continue;
+    if (pthread_mutex_trylock(&c->lock) != 0) {
+      if (now + SEG_DECAY_RETRY_MS < next) next = now + SEG_DECAY_RETRY_MS;
+      continue;
+    }
+    const seg_class_info_t *ci = &seg_info[cls];
+    for (seg_slab_t *s = c->sparse, *after; s != NULL; s = after) {
+      after = s->snext;
+      uint32_t age = now32 - s->sparse_ms; /* wraps right */
+      if (age >= due_ms && age < (uint32_t)1 << 31) seg_purge_one(h, c, ci, s, page);
+      else if (now + (due_ms - age) < next) next = now + (due_ms - age);
+    }
+    for (seg_slab_t *s = c->lists[SEG_EMPTY]; s != NULL; s = s->next) {
+      if (s->sparse_ms == 0) continue; /* given back already */
+      uint32_t age = now32 - s->sparse_ms;
+      if (age >= due_ms && age < (uint32_t)1 << 31) {
+        s->sparse_ms = 0;
+        c->purges++;
+        c->purged_bytes += seg_purge_slab(s, ci, page);
+      } else if (now + (due_ms - age) < next) {
+        next = now + (due_ms - age);
+      }
+    }
+    pthread_mutex_unlock(&c->lock);
+  }
+  if (next != UINT64_MAX) {
+    __atomic_store_n(&h->decay_armed, 1, __ATOMIC_SEQ_CST);
+    uint64_t visit = now + (decay / SEG_DECAY_VISITS ? decay / SEG_DECAY_VISITS : 1);
+    if (visit < next) next = visit; /* slabs listed since are seen within a visit */
+  }
+  return next;
 }
 
 /* Called by seg_take, c locked, no partial slab: reuses a retained empty
@@ -540,6 +627,7 @@ static seg_slab_t *seg_refill(seg_heap_t *h, seg_class_t *c, size_t cls) {
     seg_unlink(c, s);
     seg_push(c, s, SEG_PARTIAL);
     s->relist_at = seg_info[cls].sparse_at;
+    s->sparse_ms = 0;
     return s;
   }
   const seg_class_info_t *ci = &seg_info[cls];
@@ -582,6 +670,7 @@ static void seg_slab_emptied(seg_heap_t *h, seg_class_t *c, seg_slab_t *s) {
   seg_unlink(c, s);
   if (c->count[SEG_EMPTY] < h->retain_empty) {
     seg_push(c, s, SEG_EMPTY);
+    seg_decay_stamp(h, s); /* its pages go back a decay from now if it stays empty */
     return;
   }
   c->slabs_unmapped++;
@@ -676,13 +765,6 @@ static void *seg_realloc(sa_heap_t *heap, sa_segment_t *seg, void *p, size_t siz
 /* Introspection                                                            */
 /* ======================================================================== */
 
-/* Whether class c ever had a slab (its counters are all zero otherwise).
- * Introspection skips the others without taking their locks: a lock taken
- * is a write, and the page of a class no one used stays untouched (the
- * compare driver's stats at the end, SA_STATS's periodic exports). */
-static inline int seg_class_used(const seg_class_t *c) {
-  return __atomic_load_n(&c->slabs_mapped, __ATOMIC_RELAXED) != 0;
-}
 
 static void seg_walk(sa_heap_t *heap, sa_walker_t visit, void *arg) {
   seg_heap_t *h = (seg_heap_t *)heap;
@@ -879,6 +961,7 @@ const sa_strategy_t sa_segregated = {
     .usable_size = seg_usable_size,
     .malloc_batch = seg_malloc_batch,
     .free_batch = seg_free_batch,
+    .decay = seg_decay,
     .walk = seg_walk,
     .check = seg_check,
     .stats = seg_stats,

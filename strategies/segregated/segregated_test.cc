@@ -21,6 +21,8 @@
 #include <thread>
 #include <vector>
 
+#include <unistd.h>
+
 #include "gtest/gtest.h"
 #include "stratalloc/stratalloc.h"
 #include "stratalloc/strategy.h"
@@ -435,6 +437,7 @@ TEST_F(SegregatedTest, ReleasedSlabsAreReusedThenDecayToTheOs) {
 // gives the whole pages of its free slots back while another class grows;
 // the live blocks keep their bytes, and purged slots serve malloc again.
 TEST_F(SegregatedTest, SparseSlabsGiveTheirFreePagesBackWhileAnotherClassGrows) {
+  cfg_.segment_decay_ms = 60 * 1000;  // the purge of a growing heap, not the decay (below)
   sa_heap_t* h = Create();
   ASSERT_NE(h, nullptr);
   const size_t big = 4360, cls = sa_segregated_size_class(big);  // a sqlite page: 4608
@@ -495,6 +498,7 @@ TEST_F(SegregatedTest, SparseSlabsGiveTheirFreePagesBackWhileAnotherClassGrows) 
 
 // A heap that only grows and then only shrinks never purges.
 TEST_F(SegregatedTest, GrowThenShrinkNeverPurges) {
+  cfg_.segment_decay_ms = 60 * 1000;  // while it works: the decay (below) comes later
   sa_heap_t* h = Create();
   ASSERT_NE(h, nullptr);
   std::mt19937 rng(7);
@@ -503,6 +507,69 @@ TEST_F(SegregatedTest, GrowThenShrinkNeverPurges) {
   std::shuffle(live.begin(), live.end(), rng);
   for (void* p : live) sa_free(h, p);
   for (size_t c = 0; c < sa_segregated_class_count(); c++) EXPECT_EQ(ClassStats(h, c).purges, 0u) << c;
+  EXPECT_EQ(sa_check(h), 0u);
+}
+
+// What a heap that stops growing keeps unused goes back a decay later
+// without a further call (the background purger's visit, seg_decay): the
+// free pages of its sparse slabs, and the pages of the empty slabs it
+// retains. Polls without calling the heap; no time is asserted.
+uint64_t Purged(sa_heap_t* h, size_t cls) { return ClassStats(h, cls).purged_bytes; }
+bool WaitForPurge(sa_heap_t* h, size_t cls, uint64_t above) {
+  for (int i = 0; i < 6000 && Purged(h, cls) <= above; i++) usleep(10 * 1000);
+  return Purged(h, cls) > above;
+}
+
+TEST_F(SegregatedTest, AnIdleHeapGivesSparseAndRetainedEmptySlabsBack) {
+  cfg_.segment_decay_ms = 50;
+  cfg_.retain_empty_slabs = 1;
+  sa_heap_t* h = Create();
+  ASSERT_NE(h, nullptr);
+  const size_t size = 1000, cls = sa_segregated_size_class(size), slots = sa_segregated_slab_slots(cls);
+  std::vector<void*> blocks, kept;
+  for (size_t i = 0; i < 4 * slots; i++) {
+    void* p = sa_malloc(h, size);
+    ASSERT_NE(p, nullptr);
+    memset(p, 0x77, size);
+    blocks.push_back(p);
+  }
+  for (size_t i = 0; i < blocks.size(); i++) {
+    if (i % slots == 0) kept.push_back(blocks[i]);  // one block keeps each slab sparse
+    else sa_free(h, blocks[i]);
+  }
+  ASSERT_TRUE(WaitForPurge(h, cls, 0)) << "sparse slabs kept their free pages";
+  EXPECT_GE(Purged(h, cls), 4 * (slots - 2) * size / 2);
+  for (void* p : kept) EXPECT_EQ(*static_cast<unsigned char*>(p), 0x77);
+  EXPECT_EQ(sa_check(h), 0u);
+  // The retained empty slab: its pages go back as well, once.
+  for (void* p : kept) sa_free(h, p);
+  ASSERT_EQ(ClassStats(h, cls).empty_slabs, 1u);
+  const uint64_t sparse = Purged(h, cls);
+  ASSERT_TRUE(WaitForPurge(h, cls, sparse)) << "the retained empty slab kept its pages";
+  EXPECT_EQ(sa_check(h), 0u);
+  // And it serves malloc again.
+  void* p = sa_malloc(h, size);
+  ASSERT_NE(p, nullptr);
+  memset(p, 0x11, size);
+  sa_free(h, p);
+  EXPECT_EQ(sa_check(h), 0u);
+}
+
+TEST_F(SegregatedTest, WithoutTheBackgroundPurgerNothingDecays) {
+  cfg_.segment_decay_ms = 10;
+  cfg_.background_purge = 0;
+  sa_heap_t* h = Create();
+  ASSERT_NE(h, nullptr);
+  const size_t size = 1000, cls = sa_segregated_size_class(size), slots = sa_segregated_slab_slots(cls);
+  std::vector<void*> blocks, kept;
+  for (size_t i = 0; i < 4 * slots; i++) blocks.push_back(sa_malloc(h, size));
+  for (size_t i = 0; i < blocks.size(); i++) {
+    if (i % slots == 0) kept.push_back(blocks[i]);
+    else sa_free(h, blocks[i]);
+  }
+  usleep(300 * 1000);  // 30 decays: a purger would have been and gone
+  EXPECT_EQ(Purged(h, cls), 0u);
+  for (void* p : kept) sa_free(h, p);
   EXPECT_EQ(sa_check(h), 0u);
 }
 

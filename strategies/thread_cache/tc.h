@@ -430,6 +430,7 @@ size_t sa_tc_check(sa_heap_t *heap);
 void sa_tc_stats(sa_heap_t *heap, sa_stats_t *stats);
 void sa_tc_lock_all(sa_heap_t *heap);
 void sa_tc_unlock_all(sa_heap_t *heap);
+uint64_t sa_tc_decay(sa_heap_t *heap, uint64_t now_ms);
 #pragma GCC visibility pop
 
 /* Flushes every bin of c to the back-end (thread exit, heap destroy). */
@@ -462,6 +463,7 @@ int tc_cached_anywhere(tc_heap_t *h, const tc_cache_t *self, const void *p, size
     .stats = sa_tc_stats,                                        \
     .lock = sa_tc_lock_all,                                      \
     .unlock = sa_tc_unlock_all,                                  \
+    .decay = sa_tc_decay,                                        \
   }
 
 #endif /* STRATALLOC_STRATEGIES_THREAD_CACHE_TC_H */

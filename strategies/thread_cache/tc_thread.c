@@ -171,6 +171,11 @@ static void tc_thread_exit(void *arg) {
   pthread_mutex_unlock(&tc_registry_lock);
   tc_self = NULL;
   sa_os_unmap(t, sizeof *t);
+  /* A safe point (no lock held, this thread on the back-end from now on):
+   * what the flushes left for the purger may be the last work the process
+   * does for a while (its other threads idle), so a purger asked for starts
+   * now rather than at the next call. */
+  sa_purge_poll(1);
 }
 
 /* ======================================================================== */
@@ -254,4 +259,10 @@ void sa_tc_unlock_all(sa_heap_t *heap) {
   if (heap->frontend) tc_xfer_unlock_all(heap->frontend);
   heap->strategy->backend->unlock(heap);
   pthread_mutex_unlock(&tc_registry_lock);
+}
+
+/* The back-end's decay: what the bins hold stays theirs (their thread's). */
+uint64_t sa_tc_decay(sa_heap_t *heap, uint64_t now_ms) {
+  const sa_strategy_t *backend = heap->strategy->backend;
+  return backend->decay != NULL ? backend->decay(heap, now_ms) : UINT64_MAX;
 }

@@ -84,6 +84,15 @@ struct sa_strategy {
   /* fork: take every lock of the heap in a fixed order; release them. */
   void (*lock)(sa_heap_t *heap);
   void (*unlock)(sa_heap_t *heap);
+
+  /* Optional. The background purger's visit (common/purge.c), with the
+   * heap's segment_lock held: gives back what the strategy keeps unused
+   * for config.segment_decay_ms (segregated: the free pages of sparse
+   * slabs), taking its own locks only with trylock, and returns when it
+   * wants the next visit (ms of the coarse clock, as now_ms), UINT64_MAX
+   * if it keeps nothing. A strategy that starts to keep something calls
+   * sa_purge_want. */
+  uint64_t (*decay)(sa_heap_t *heap, uint64_t now_ms);
 };
 
 /* ---- segments: the heap's mappings, each known to the page map ---------- */
@@ -128,7 +137,7 @@ typedef struct sa_segment {
  * so that a front-end tells a block that is free in the back-end from a
  * live one without a lock (sa_slab_live), at an address it computes
  * without a load of the header. */
-#define SA_SLAB_LIVE_OFFSET 136
+#define SA_SLAB_LIVE_OFFSET 144
 
 /* The block index of p in slab seg, or UINT32_MAX if p is not the start of
  * one of its blocks (interior, in the header, past the last block). With
@@ -282,6 +291,15 @@ static inline int sa_purge_wanted(void) {
  * layer's slow path after its work); 0: it may not, so the thread is
  * started only in a process whose malloc is not stratalloc's. Inline, one
  * relaxed load, because every sa_malloc and sa_free passes one. */
+/* Called by a strategy (any of its locks may be held) that now keeps
+ * something its decay gives back: puts the heap on the purger's list if it
+ * is not, and wakes the purger for a visit (takes segment_lock;
+ * config.background_purge 0: nothing). The purger takes a heap off its
+ * list only when, under segment_lock, its cache is empty and its decay
+ * keeps nothing. */
+void sa_purge_want(sa_heap_t *heap);
+/* The coarse monotonic clock (ms) that decay's now_ms counts in. */
+uint64_t sa_clock_ms(void);
 static inline void sa_purge_poll(int safe) {
   if (sa_purge_wanted()) sa_purge_start_wanted(safe);
 }
