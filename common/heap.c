@@ -7,6 +7,7 @@
 #include "large.h"
 #include "os.h"
 #include "pagemap.h"
+#include "segment.h"
 #include "stratalloc/strategy.h"
 
 /* ======================================================================== */
@@ -41,6 +42,7 @@ sa_heap_t *sa_heap_create(const sa_strategy_t *strategy, const sa_config_t *conf
 
 void sa_heap_destroy(sa_heap_t *heap) {
   if (heap == NULL) return;
+  sa_segment_cache_quiesce(heap); /* the purger's visits run the strategy's decay */
   heap->strategy->destroy(heap);
   while (heap->segments) sa_segment_unmap(heap, heap->segments);
   sa_segment_cache_purge(heap);

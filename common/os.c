@@ -13,6 +13,7 @@
 
 #include <elf.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <string.h>
@@ -149,11 +150,12 @@ static long os_count_lines(const char *path, long *first_number) {
   if (fd < 0) return -1;
   char buf[4096];
   long lines = 0, num = 0;
-  int in_first = 1;
+  int in_first = first_number != NULL; /* a number is wanted (maps' first line is addresses) */
   for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;)
     for (ssize_t i = 0; i < n; i++) {
       if (buf[i] == '\n') lines++, in_first = 0;
-      else if (in_first && buf[i] >= '0' && buf[i] <= '9') num = num * 10 + (buf[i] - '0');
+      else if (in_first && buf[i] >= '0' && buf[i] <= '9' && num < LONG_MAX / 10 - 9)
+        num = num * 10 + (buf[i] - '0');
     }
   close(fd);
   if (first_number) *first_number = num;

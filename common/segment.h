@@ -49,6 +49,11 @@ void sa_segment_large_resized(sa_heap_t *heap, sa_segment_t *seg, size_t old_usa
  * address, or NULL (errno ENOMEM, segment untouched). */
 sa_segment_t *sa_segment_remap(sa_heap_t *heap, sa_segment_t *seg, size_t new_size, int may_move);
 
+/* Destroy's first step: the heap off the purger's list for good (its
+ * visits run the strategy's decay, which destroy tears down), and never
+ * listed again. Returns once no visit of it can be running. */
+void sa_segment_cache_quiesce(sa_heap_t *heap);
+
 /* purge.c's view of the cache (all take segment_lock themselves). */
 uint64_t sa_segment_cache_now_ms(void);
 /* The background purger's visit of a listed heap at now: gives back what is

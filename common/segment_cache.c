@@ -627,6 +627,16 @@ static void purge_forget(sa_heap_t *heap) {
   }
 }
 
+void sa_segment_cache_quiesce(sa_heap_t *heap) {
+  pthread_mutex_lock(&heap->segment_lock);
+  heap->config.background_purge = 0; /* purge_want_locked lists it no more */
+  if (heap->segment_cache.purge_listed) {
+    sa_purge_unlist(heap); /* waits for purge_lock: the purger's pass is over */
+    __atomic_store_n(&heap->segment_cache.purge_listed, 0, __ATOMIC_RELAXED);
+  }
+  pthread_mutex_unlock(&heap->segment_lock);
+}
+
 size_t sa_segment_cache_purge(sa_heap_t *heap) {
   sa_span_t *dead = NULL;
   pthread_mutex_lock(&heap->segment_lock);

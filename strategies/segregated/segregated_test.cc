@@ -585,7 +585,15 @@ TEST_F(SegregatedTest, DestroyReturnsEverything) {
 // Errors
 // ---------------------------------------------------------------------------
 
-using SegregatedDeathTest = SegregatedTest;
+// A heap's background purger may be running (a thread): each death test
+// re-runs the binary rather than forking a multi-threaded process.
+class SegregatedDeathTest : public SegregatedTest {
+ protected:
+  void SetUp() override {
+    SegregatedTest::SetUp();
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+  }
+};
 
 TEST_F(SegregatedDeathTest, DoubleFreeIsReported) {
   sa_heap_t* h = Create();
