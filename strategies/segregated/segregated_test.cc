@@ -519,6 +519,24 @@ bool WaitForPurge(sa_heap_t* h, size_t cls, uint64_t above) {
   for (int i = 0; i < 6000 && Purged(h, cls) <= above; i++) usleep(10 * 1000);
   return Purged(h, cls) > above;
 }
+// Fills nslabs slabs of size's class (each block written 0x77), then frees
+// every block but the first of each slab, which keeps its slab sparse.
+std::vector<void*> KeepOnePerSlab(sa_heap_t* h, size_t size, size_t nslabs) {
+  const size_t slots = sa_segregated_slab_slots(sa_segregated_size_class(size));
+  std::vector<void*> blocks, kept;
+  for (size_t i = 0; i < nslabs * slots; i++) {
+    void* p = sa_malloc(h, size);
+    EXPECT_NE(p, nullptr);
+    if (p == nullptr) break;
+    memset(p, 0x77, size);
+    blocks.push_back(p);
+  }
+  for (size_t i = 0; i < blocks.size(); i++) {
+    if (i % slots == 0) kept.push_back(blocks[i]);
+    else sa_free(h, blocks[i]);
+  }
+  return kept;
+}
 
 TEST_F(SegregatedTest, AnIdleHeapGivesSparseAndRetainedEmptySlabsBack) {
   cfg_.segment_decay_ms = 50;
@@ -526,17 +544,8 @@ TEST_F(SegregatedTest, AnIdleHeapGivesSparseAndRetainedEmptySlabsBack) {
   sa_heap_t* h = Create();
   ASSERT_NE(h, nullptr);
   const size_t size = 1000, cls = sa_segregated_size_class(size), slots = sa_segregated_slab_slots(cls);
-  std::vector<void*> blocks, kept;
-  for (size_t i = 0; i < 4 * slots; i++) {
-    void* p = sa_malloc(h, size);
-    ASSERT_NE(p, nullptr);
-    memset(p, 0x77, size);
-    blocks.push_back(p);
-  }
-  for (size_t i = 0; i < blocks.size(); i++) {
-    if (i % slots == 0) kept.push_back(blocks[i]);  // one block keeps each slab sparse
-    else sa_free(h, blocks[i]);
-  }
+  std::vector<void*> kept = KeepOnePerSlab(h, size, 4);
+  ASSERT_EQ(kept.size(), 4u);
   ASSERT_TRUE(WaitForPurge(h, cls, 0)) << "sparse slabs kept their free pages";
   EXPECT_GE(Purged(h, cls), 4 * (slots - 2) * size / 2);
   for (void* p : kept) EXPECT_EQ(*static_cast<unsigned char*>(p), 0x77);
@@ -560,13 +569,9 @@ TEST_F(SegregatedTest, WithoutTheBackgroundPurgerNothingDecays) {
   cfg_.background_purge = 0;
   sa_heap_t* h = Create();
   ASSERT_NE(h, nullptr);
-  const size_t size = 1000, cls = sa_segregated_size_class(size), slots = sa_segregated_slab_slots(cls);
-  std::vector<void*> blocks, kept;
-  for (size_t i = 0; i < 4 * slots; i++) blocks.push_back(sa_malloc(h, size));
-  for (size_t i = 0; i < blocks.size(); i++) {
-    if (i % slots == 0) kept.push_back(blocks[i]);
-    else sa_free(h, blocks[i]);
-  }
+  const size_t size = 1000, cls = sa_segregated_size_class(size);
+  std::vector<void*> kept = KeepOnePerSlab(h, size, 4);
+  ASSERT_EQ(kept.size(), 4u);
   usleep(300 * 1000);  // 30 decays: a purger would have been and gone
   EXPECT_EQ(Purged(h, cls), 0u);
   for (void* p : kept) sa_free(h, p);
