@@ -530,10 +530,6 @@ static size_t seg_purge_slab(seg_slab_t *s, const seg_class_info_t *ci, size_t p
   return bytes;
 }
 
-/* Gives back the free pages of listed sparse slabs, worth about budget
- * bytes (their free bytes when listed), from any class whose lock is free
- * (trylock: the caller holds no class lock). A slab that has filled up
- * again since it was listed is only unlisted. */
 /* Takes s (sparse, c locked) off the sparse list and gives its free pages
  * back, unless it has filled past half since it was listed. */
 static void seg_purge_one(seg_heap_t *h, seg_class_t *c, const seg_class_info_t *ci, seg_slab_t *s,
@@ -545,6 +541,10 @@ static void seg_purge_one(seg_heap_t *h, seg_class_t *c, const seg_class_info_t 
   c->purged_bytes += seg_purge_slab(s, ci, page);
 }
 
+/* Gives back the free pages of listed sparse slabs, worth about budget
+ * bytes (their free bytes when listed), from any class whose lock is free
+ * (trylock: the caller holds no class lock). A slab that has filled up
+ * again since it was listed is only unlisted. */
 static void seg_purge(seg_heap_t *h, uint64_t budget) {
   size_t page = sa_os_page_size();
   uint32_t first = __atomic_load_n(&h->purge_next, __ATOMIC_RELAXED) % SEG_NCLASSES;
@@ -573,12 +573,21 @@ static void seg_purge(seg_heap_t *h, uint64_t budget) {
  * afresh). A class whose lock is taken is looked at again soon. */
 #define SEG_DECAY_RETRY_MS 10
 #define SEG_DECAY_VISITS 8
+/* Whether s, stamped sparse_ms, has waited due_ms at now; if not, *next
+ * becomes no later than when it will have. Stamps are 32-bit ms: an age
+ * that wraps past 2^31 is a stamp a tick ahead of now, not due. */
+static inline int seg_decay_due(const seg_slab_t *s, uint64_t now, uint32_t due_ms, uint64_t *next) {
+  uint32_t age = (uint32_t)now - s->sparse_ms;
+  if (age >= due_ms && age < (uint32_t)1 << 31) return 1;
+  if (now + (uint32_t)(due_ms - age) < *next) *next = now + (uint32_t)(due_ms - age);
+  return 0;
+}
+
 static uint64_t seg_decay(sa_heap_t *heap, uint64_t now) {
   seg_heap_t *h = (seg_heap_t *)heap;
   size_t page = sa_os_page_size();
   uint64_t decay = heap->config.segment_decay_ms;
   uint32_t due_ms = (uint32_t)(decay - decay / 8);
-  uint32_t now32 = (uint32_t)now;
   uint64_t next = UINT64_MAX;
   /* Disarmed before the scan: a slab listed sparse from here on arms it
    * again and wakes the purger, one listed before is seen by the scan. */
@@ -593,20 +602,13 @@ static uint64_t seg_decay(sa_heap_t *heap, uint64_t now) {
     const seg_class_info_t *ci = &seg_info[cls];
     for (seg_slab_t *s = c->sparse, *after; s != NULL; s = after) {
       after = s->snext;
-      uint32_t age = now32 - s->sparse_ms; /* wraps right */
-      if (age >= due_ms && age < (uint32_t)1 << 31) seg_purge_one(h, c, ci, s, page);
-      else if (now + (due_ms - age) < next) next = now + (due_ms - age);
+      if (seg_decay_due(s, now, due_ms, &next)) seg_purge_one(h, c, ci, s, page);
     }
     for (seg_slab_t *s = c->lists[SEG_EMPTY]; s != NULL; s = s->next) {
-      if (s->sparse_ms == 0) continue; /* given back already */
-      uint32_t age = now32 - s->sparse_ms;
-      if (age >= due_ms && age < (uint32_t)1 << 31) {
-        s->sparse_ms = 0;
-        c->purges++;
-        c->purged_bytes += seg_purge_slab(s, ci, page);
-      } else if (now + (due_ms - age) < next) {
-        next = now + (due_ms - age);
-      }
+      if (s->sparse_ms == 0 || !seg_decay_due(s, now, due_ms, &next)) continue; /* 0: given back */
+      s->sparse_ms = 0;
+      c->purges++;
+      c->purged_bytes += seg_purge_slab(s, ci, page);
     }
     pthread_mutex_unlock(&c->lock);
   }
