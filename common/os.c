@@ -13,8 +13,8 @@
 
 #include <elf.h>
 #include <errno.h>
-#include <limits.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/auxv.h>

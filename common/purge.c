@@ -35,7 +35,7 @@ __attribute__((weak)) sa_heap_t *sa_override_heap(void);
 /* ---- the thread -------------------------------------------------------------- */
 
 /* Sleeps on purge_cond (purge_lock held) until wake, in ms of
- * sa_segment_cache_now_ms, or a signal. */
+ * sa_clock_ms, or a signal. */
 static void purge_wait_until(uint64_t wake) {
   struct timespec ts = {.tv_sec = (time_t)(wake / 1000), .tv_nsec = (long)(wake % 1000) * 1000000};
   pthread_cond_timedwait(&purge_cond, &purge_lock, &ts);
@@ -45,7 +45,7 @@ static void *purge_main(void *arg) {
   (void)arg;
   pthread_mutex_lock(&purge_lock);
   for (;;) {
-    uint64_t now = sa_segment_cache_now_ms(), wake = UINT64_MAX;
+    uint64_t now = sa_clock_ms(), wake = UINT64_MAX;
     for (sa_heap_t **link = &purge_heaps; *link != NULL;) {
       sa_heap_t *heap = *link, *after = heap->segment_cache.purge_next;
       uint64_t next = sa_segment_cache_visit(heap, now, PURGE_RETRY_MS);
@@ -72,7 +72,7 @@ static void *purge_main(void *arg) {
     }
     /* Both clocks count from the same origin; the coarse one lags by at
      * most a tick, so a wake-up finds its spans due (or sleeps again). */
-    now = sa_segment_cache_now_ms();
+    now = sa_clock_ms();
     if (wake < now + PURGE_MIN_SLEEP_MS) wake = now + PURGE_MIN_SLEEP_MS;
     purge_wait_until(wake);
   }

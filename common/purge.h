@@ -12,9 +12,10 @@
  * allocator lock, never before the process heap's constructor has run. It
  * sleeps on a timed wait until the next span comes due; it only try-locks
  * a heap's segment_lock and, under it, a strategy's locks (the decay), so
- * it cannot deadlock with the heap's own calls, and fork holds its lock (override.c's atfork handlers, or its
- * own when no process heap exists). A forked child starts without it and
- * starts one again once it caches something.
+ * it cannot deadlock with the heap's own calls, and fork holds its lock
+ * (override.c's atfork handlers, or its own when no process heap exists).
+ * A forked child starts without it and starts one again once it caches
+ * something.
  *
  * Lock order: strategy locks, a heap's segment_lock, purge_lock, the page
  * map's lock. */

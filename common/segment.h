@@ -55,7 +55,6 @@ sa_segment_t *sa_segment_remap(sa_heap_t *heap, sa_segment_t *seg, size_t new_si
 void sa_segment_cache_quiesce(sa_heap_t *heap);
 
 /* purge.c's view of the cache (all take segment_lock themselves). */
-uint64_t sa_segment_cache_now_ms(void);
 /* The background purger's visit of a listed heap at now: gives back what is
  * due (without segment_lock held while unmapping) and returns when the next
  * span comes due (ms), UINT64_MAX if the cache is empty, in which case the

@@ -71,7 +71,6 @@ _Static_assert(sizeof(sa_span_t) <= SA_SEGMENT_HEADER_SIZE, "a span's link fits 
 
 static uint64_t now_ms(void) { return sa_os_clock_ms(); }
 
-uint64_t sa_segment_cache_now_ms(void) { return now_ms(); }
 uint64_t sa_clock_ms(void) { return now_ms(); }
 
 static uint32_t g_origin;
@@ -617,23 +616,23 @@ void sa_segment_release(sa_heap_t *heap, sa_segment_t *seg) {
   sa_purge_poll(0);
 }
 
+/* Called with segment_lock held: the heap off the purger's list if it is on it. */
+static void purge_unlist_locked(sa_heap_t *heap) {
+  if (!heap->segment_cache.purge_listed) return;
+  sa_purge_unlist(heap); /* waits for purge_lock: the purger's pass is over */
+  __atomic_store_n(&heap->segment_cache.purge_listed, 0, __ATOMIC_RELAXED);
+}
+
 /* Called with segment_lock held: the heap off the purger's list when its
- * cache is empty (destroy, trim). */
+ * cache is empty (trim; destroy quiesced it already). */
 static void purge_forget(sa_heap_t *heap) {
-  sa_segment_cache_t *sc = &heap->segment_cache;
-  if (sc->purge_listed && sc->cached_bytes == 0) {
-    sa_purge_unlist(heap);
-    __atomic_store_n(&sc->purge_listed, 0, __ATOMIC_RELAXED);
-  }
+  if (heap->segment_cache.cached_bytes == 0) purge_unlist_locked(heap);
 }
 
 void sa_segment_cache_quiesce(sa_heap_t *heap) {
   pthread_mutex_lock(&heap->segment_lock);
   heap->config.background_purge = 0; /* purge_want_locked lists it no more */
-  if (heap->segment_cache.purge_listed) {
-    sa_purge_unlist(heap); /* waits for purge_lock: the purger's pass is over */
-    __atomic_store_n(&heap->segment_cache.purge_listed, 0, __ATOMIC_RELAXED);
-  }
+  purge_unlist_locked(heap);
   pthread_mutex_unlock(&heap->segment_lock);
 }
 

@@ -566,13 +566,6 @@ static void seg_purge(seg_heap_t *h, uint64_t budget) {
   }
 }
 
-/* The background purger's visit (strategy.h's decay): a sparse slab's free
- * pages, and a retained empty slab's, go back segment_decay_ms (7/8 of it,
- * as the segment cache's) after it became so, so that a heap that stops
- * growing still gives them back (seg_refill purges only when the heap maps
- * afresh). A class whose lock is taken is looked at again soon. */
-#define SEG_DECAY_RETRY_MS 10
-#define SEG_DECAY_VISITS 8
 /* Whether s, stamped sparse_ms, has waited due_ms at now; if not, *next
  * becomes no later than when it will have. Stamps are 32-bit ms: an age
  * that wraps past 2^31 is a stamp a tick ahead of now, not due. */
@@ -583,6 +576,13 @@ static inline int seg_decay_due(const seg_slab_t *s, uint64_t now, uint32_t due_
   return 0;
 }
 
+/* The background purger's visit (strategy.h's decay): a sparse slab's free
+ * pages, and a retained empty slab's, go back segment_decay_ms (7/8 of it,
+ * as the segment cache's) after it became so, so that a heap that stops
+ * growing still gives them back (seg_refill purges only when the heap maps
+ * afresh). A class whose lock is taken is looked at again soon. */
+#define SEG_DECAY_RETRY_MS 10
+#define SEG_DECAY_VISITS 8
 static uint64_t seg_decay(sa_heap_t *heap, uint64_t now) {
   seg_heap_t *h = (seg_heap_t *)heap;
   size_t page = sa_os_page_size();
@@ -766,7 +766,6 @@ static void *seg_realloc(sa_heap_t *heap, sa_segment_t *seg, void *p, size_t siz
 /* ======================================================================== */
 /* Introspection                                                            */
 /* ======================================================================== */
-
 
 static void seg_walk(sa_heap_t *heap, sa_walker_t visit, void *arg) {
   seg_heap_t *h = (seg_heap_t *)heap;

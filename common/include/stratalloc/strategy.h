@@ -285,12 +285,6 @@ void sa_purge_start_wanted(int safe);
 static inline int sa_purge_wanted(void) {
   return __builtin_expect(__atomic_load_n(&sa_purger_state, __ATOMIC_RELAXED) == SA_PURGER_WANTED, 0);
 }
-/* A safe point: starts the background purger once a segment cache asked
- * for one. safe: the caller holds no allocator lock and its state is
- * whole, so pthread_create may call malloc (the sa_ API's entry points, a
- * layer's slow path after its work); 0: it may not, so the thread is
- * started only in a process whose malloc is not stratalloc's. Inline, one
- * relaxed load, because every sa_malloc and sa_free passes one. */
 /* Called by a strategy (any of its locks may be held) that now keeps
  * something its decay gives back: puts the heap on the purger's list if it
  * is not, and wakes the purger for a visit (takes segment_lock;
@@ -300,6 +294,12 @@ static inline int sa_purge_wanted(void) {
 void sa_purge_want(sa_heap_t *heap);
 /* The coarse monotonic clock (ms) that decay's now_ms counts in. */
 uint64_t sa_clock_ms(void);
+/* A safe point: starts the background purger once a segment cache asked
+ * for one. safe: the caller holds no allocator lock and its state is
+ * whole, so pthread_create may call malloc (the sa_ API's entry points, a
+ * layer's slow path after its work); 0: it may not, so the thread is
+ * started only in a process whose malloc is not stratalloc's. Inline, one
+ * relaxed load, because every sa_malloc and sa_free passes one. */
 static inline void sa_purge_poll(int safe) {
   if (sa_purge_wanted()) sa_purge_start_wanted(safe);
 }
